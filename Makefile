@@ -1,0 +1,140 @@
+# hourglass: secure CoAP/OSCORE/SUIT/EAT firmware for MicroPython boards.
+# `make help` lists the targets. Everything is built under build/.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD := $(ROOT)/build
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# MicroPython and mbedTLS sources: Debian's source packages fetched by
+# tools/bootstrap.sh, unless given on the command line.
+MPY_DIR ?= $(shell cat $(BUILD)/micropython.path 2>/dev/null)
+MBEDTLS_DIR ?= $(shell cat $(BUILD)/mbedtls.path 2>/dev/null)
+export MPY_DIR MBEDTLS_DIR
+
+CMODULES := $(ROOT)/firmware/cmodules
+# The MicroPython build calls python3 (mpy-cross wrappers, pyelftools for natmods):
+# the venv comes first on PATH.
+BUILD_ENV := PATH=$(VENV)/bin:$$PATH
+
+UNIX_BUILD := $(BUILD)/unix
+UNIX_BIN := $(UNIX_BUILD)/micropython
+QEMU_BOARD_DIR := $(ROOT)/boards/qemu_an386
+QEMU_BUILD := $(BUILD)/qemu_an386
+QEMU_TEST_BUILD := $(BUILD)/qemu_an386_test
+ARCH ?= x64
+BOARD ?=
+
+LIB_SOURCES := $(shell find $(ROOT)/lib -name '*.py' 2>/dev/null)
+CMODULE_SOURCES := $(shell find $(CMODULES) -type f 2>/dev/null)
+PORTABLE_TESTS := $(shell find $(ROOT)/host_tests/portable $(ROOT)/host_tests/vectors -type f 2>/dev/null)
+
+.PHONY: help bootstrap venv sources unix qemu qemu-test natmod mpy firmware test test-host \
+	test-mp test-unix test-qemu run bench clean distclean
+
+help:
+	@echo "hourglass make targets"
+	@echo "  make run            the main job (virtual device on the unix port; see README)"
+	@echo "  make test           every test tier: CPython, PyPI micropython, make-unix binary, qemu Cortex-M4"
+	@echo "  make unix           unix port + our C modules + frozen lib/   -> build/unix/micropython"
+	@echo "  make qemu           Cortex-M4F mps2-an386 image, 64 KiB RAM   -> build/qemu_an386/firmware.elf"
+	@echo "  make natmod ARCH=x64|armv7emsp   C modules as dynamic native modules -> build/natmod/ARCH/"
+	@echo "  make mpy            lib/ compiled to .mpy for boards on stock firmware -> build/mpy/"
+	@echo "  make firmware BOARD=esp32|nrf52840dk   real port builds (needs ESP-IDF / nrfx)"
+	@echo "  make bench          benchmark figures (CBOR now; more with each protocol)"
+	@echo "  make bootstrap      Debian packages, .venv, MicroPython + mbedTLS sources (run implicitly)"
+	@echo "Variables: MPY_DIR=<micropython v1.25 checkout>, MBEDTLS_DIR=<mbedtls 3.x tree>, JOBS=N"
+
+# ---------------------------------------------------------------- set-up
+bootstrap:
+	@$(ROOT)/tools/bootstrap.sh all
+
+venv:
+	@$(ROOT)/tools/bootstrap.sh apt
+	@$(ROOT)/tools/bootstrap.sh venv
+
+sources:
+	@$(ROOT)/tools/bootstrap.sh sources
+
+# Re-evaluate MPY_DIR after bootstrap fetched the sources.
+mpy_dir = $(or $(MPY_DIR),$(shell cat $(BUILD)/micropython.path 2>/dev/null))
+mbedtls_dir = $(or $(MBEDTLS_DIR),$(shell cat $(BUILD)/mbedtls.path 2>/dev/null))
+
+# ---------------------------------------------------------------- builds
+unix: bootstrap
+	@$(MAKE) --no-print-directory $(UNIX_BIN)
+
+$(UNIX_BIN): $(LIB_SOURCES) $(CMODULE_SOURCES) $(ROOT)/boards/unix/manifest.py $(ROOT)/firmware/manifest.py
+	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross >/dev/null
+	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/ports/unix -j$(JOBS) VARIANT=standard BUILD=$(UNIX_BUILD) \
+		MICROPY_MPYCROSS=$(BUILD)/mpy-cross/mpy-cross \
+		MICROPY_SSL_AXTLS=0 MICROPY_SSL_MBEDTLS=1 MICROPY_PY_BTREE=0 MICROPY_PY_FFI=1 \
+		USER_C_MODULES=$(CMODULES) FROZEN_MANIFEST=$(ROOT)/boards/unix/manifest.py
+	@touch $@
+
+qemu: bootstrap
+	@$(MAKE) --no-print-directory $(QEMU_BUILD)/firmware.elf
+
+qemu_make = $(BUILD_ENV) $(MAKE) -C $(mpy_dir)/ports/qemu -j$(JOBS) BOARD=MPS2_AN386 \
+	BOARD_DIR=$(QEMU_BOARD_DIR) HG_ROOT=$(ROOT) MBEDTLS_DIR=$(mbedtls_dir) MICROPY_MPYCROSS=$(BUILD)/mpy-cross/mpy-cross \
+	USER_C_MODULES=$(CMODULES)
+
+$(BUILD)/mpy-cross/mpy-cross:
+	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross >/dev/null
+
+$(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(wildcard $(QEMU_BOARD_DIR)/*)
+	$(qemu_make) BUILD=$(QEMU_BUILD) FROZEN_MANIFEST=$(QEMU_BOARD_DIR)/manifest.py
+	@touch $@
+
+# The same 64 KiB image with the portable tests and their vectors frozen in
+# (the qemu port has no filesystem to read them from).
+qemu-test: bootstrap
+	@$(MAKE) --no-print-directory $(QEMU_TEST_BUILD)/firmware.elf
+
+$(QEMU_TEST_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(PORTABLE_TESTS) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/tools/freeze_tests.py
+	$(PY) $(ROOT)/tools/freeze_tests.py --out $(BUILD)/qemu_test_frozen --board-manifest $(QEMU_BOARD_DIR)/manifest.py
+	$(qemu_make) BUILD=$(QEMU_TEST_BUILD) FROZEN_MANIFEST=$(BUILD)/qemu_test_frozen/manifest.py
+	@touch $@
+
+natmod: bootstrap
+	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh $(ARCH)
+
+mpy: bootstrap
+	@$(BUILD_ENV) $(PY) $(ROOT)/tools/build/mpy_bundle.py --out $(BUILD)/mpy
+
+firmware: bootstrap
+	@$(BUILD_ENV) $(ROOT)/tools/build/firmware.sh "$(BOARD)"
+
+# ---------------------------------------------------------------- tests
+# Every tier runs even if an earlier one failed; the summary says which failed.
+test: bootstrap
+	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_TEST_BUILD)/firmware.elf
+	@$(ROOT)/tools/run_tests.sh all
+
+test-host: venv
+	@$(ROOT)/tools/run_tests.sh host
+
+test-mp: venv
+	@$(ROOT)/tools/run_tests.sh mp
+
+test-unix: unix
+	@$(ROOT)/tools/run_tests.sh unix
+
+test-qemu: qemu-test
+	@$(ROOT)/tools/run_tests.sh qemu
+
+# ---------------------------------------------------------------- main job
+run: bootstrap
+	@$(MAKE) --no-print-directory $(UNIX_BIN)
+	@$(ROOT)/tools/run_device.sh
+
+bench: bootstrap
+	@$(MAKE) --no-print-directory $(UNIX_BIN)
+	$(PY) $(ROOT)/tools/bench/run_cbor_bench.py --micropython $(UNIX_BIN)
+
+clean:
+	rm -rf $(UNIX_BUILD) $(QEMU_BUILD) $(QEMU_TEST_BUILD) $(BUILD)/qemu_test_frozen $(BUILD)/natmod $(BUILD)/mpy $(BUILD)/mpy-cross
+
+distclean:
+	rm -rf $(BUILD) $(VENV)

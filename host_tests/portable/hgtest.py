@@ -1,0 +1,98 @@
+# Helpers for the portable tests: the same files run under pytest (CPython),
+# the MicroPython unix port and the qemu Cortex-M image (see mp_runner.py).
+import binascii
+import json
+
+try:
+    import pytest
+
+    SkipTest = pytest.skip.Exception
+
+    def skip(reason):
+        pytest.skip(reason)
+
+except ImportError:
+
+    class SkipTest(Exception):
+        pass
+
+    def skip(reason):
+        raise SkipTest(reason)
+
+
+# Where vector files live; mp_runner sets it on MicroPython. None means the
+# vectors are frozen into the image as modules (qemu has no filesystem).
+VECTOR_DIR = None
+
+
+def _default_vector_dir():
+    try:
+        import os
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        return os.path.join(os.path.dirname(here), "vectors")
+    except (ImportError, AttributeError, NameError):
+        return None
+
+
+def h(text):
+    """Hex string (spaces and newlines allowed) to bytes."""
+    return binascii.unhexlify("".join(text.split()))
+
+
+def hx(data):
+    """Bytes to lower-case hex string (bytes.hex() is missing on small ports)."""
+    return binascii.hexlify(bytes(data)).decode()
+
+
+def raises(exc_type, fn, *args, **kwargs):
+    """Call fn and return the exception of exc_type it raises; fail otherwise."""
+    try:
+        fn(*args, **kwargs)
+    except exc_type as e:
+        return e
+    raise AssertionError("did not raise " + exc_type.__name__)
+
+
+def frozen_vector_module(name):
+    """Module name under which vector file `name` is frozen into test images."""
+    out = "_vec_"
+    for c in name:
+        out += c if (c.isalpha() or c.isdigit()) else "_"
+    return out
+
+
+def vectors(name):
+    """Load host_tests/vectors/<name> (JSON) from disk or from the frozen copy."""
+    global VECTOR_DIR
+    if VECTOR_DIR is None:
+        VECTOR_DIR = _default_vector_dir()
+    if VECTOR_DIR:
+        try:
+            with open(VECTOR_DIR + "/" + name) as f:
+                return json.load(f)
+        except OSError:
+            pass
+    try:
+        mod = __import__(frozen_vector_module(name))
+    except ImportError:
+        raise AssertionError("vector file missing: " + name)
+    return json.loads(mod.TEXT)
+
+
+def read_binary(name):
+    """Raw bytes of host_tests/vectors/<name> (for .cbor/.bin files)."""
+    global VECTOR_DIR
+    if VECTOR_DIR is None:
+        VECTOR_DIR = _default_vector_dir()
+    if VECTOR_DIR:
+        try:
+            with open(VECTOR_DIR + "/" + name, "rb") as f:
+                return f.read()
+        except OSError:
+            pass
+    try:
+        mod = __import__(frozen_vector_module(name))
+    except ImportError:
+        raise AssertionError("vector file missing: " + name)
+    return mod.DATA

@@ -1,0 +1,48 @@
+"""The `hourglass` command. Each subcommand lives in its own module and is
+registered in COMMANDS; protocol issues add theirs there."""
+import argparse
+import sys
+
+from . import __version__, use_device_lib
+from . import cbor_cmd
+
+# name -> (module with add_arguments(parser) and run(args) -> exit code, one-line help)
+COMMANDS = {
+    "cbor": (cbor_cmd, "decode CBOR to diagnostic notation or JSON"),
+}
+
+EPILOG = """Exit codes: 0 success, 1 failure (invalid input or a failed check, reason on
+stderr), 2 usage error. More subcommands (lms, coap, suit, eat, device) arrive
+with their protocol issues; see README.md."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="hourglass",
+        description="Host tools for hourglass: secure CoAP/OSCORE/SUIT/EAT on MicroPython boards.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="hourglass " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv=None):
+    use_device_lib()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = COMMANDS[args.command][0]
+    try:
+        return module.run(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

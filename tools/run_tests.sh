@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the test tiers and prints one summary; exits 1 if any tier failed.
+#   tools/run_tests.sh all|host|mp|unix|qemu
+# Tiers: host  = pytest under CPython (everything in host_tests/)
+#        mp    = portable tests under the PyPI micropython (unix port 1.29)
+#        unix  = portable tests under build/unix/micropython (our C modules + frozen lib/)
+#        qemu  = portable tests frozen into the 64 KiB Cortex-M4F image under qemu
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV="$ROOT/.venv"
+cd "$ROOT"
+PORTABLE="$ROOT/host_tests/portable"
+RUNNER_ARGS=("$PORTABLE" "$ROOT/lib" "$ROOT/host_tests/vectors")
+declare -a results=()
+status=0
+
+tier() {
+    local name=$1; shift
+    echo
+    echo "==== tier $name: $*"
+    if "$@"; then results+=("$name: ok"); else results+=("$name: FAILED"); status=1; fi
+}
+
+run_host() { "$VENV/bin/python" -m pytest host_tests; }
+run_mp() { "$VENV/bin/micropython" "$PORTABLE/mp_runner.py" micropython-pypi "${RUNNER_ARGS[@]}"; }
+run_unix() { "$ROOT/build/unix/micropython" "$PORTABLE/mp_runner.py" micropython-unix "${RUNNER_ARGS[@]}"; }
+run_qemu() { "$VENV/bin/python" "$ROOT/tools/run_qemu.py" --elf "$ROOT/build/qemu_an386_test/firmware.elf" --tests; }
+
+what=${1:-all}
+case "$what" in
+    all) tier host run_host; tier mp run_mp; tier unix run_unix; tier qemu run_qemu ;;
+    host) tier host run_host ;;
+    mp) tier mp run_mp ;;
+    unix) tier unix run_unix ;;
+    qemu) tier qemu run_qemu ;;
+    *) echo "usage: tools/run_tests.sh all|host|mp|unix|qemu" >&2; exit 2 ;;
+esac
+echo
+echo "==== summary"
+for r in "${results[@]}"; do echo "  $r"; done
+exit $status
