@@ -1,4 +1,6 @@
 # The device packages every board freezes. Board manifests include this file
-# after their port's own manifest (asyncio etc.).
+# after their port's own manifest (asyncio etc.). Each lib/<pkg>/manifest.py
+# carries its own metadata(), so packages are pulled in with require().
+add_library("hourglass", "../lib")
 for _pkg in ("hgcrypto", "cbor", "cose"):
-    include("../lib/%s/manifest.py" % _pkg)
+    require(_pkg, library="hourglass")
