@@ -4,11 +4,12 @@ import argparse
 import sys
 
 from . import __version__, use_device_lib
-from . import cbor_cmd
+from . import cbor_cmd, lms_cmd
 
 # name -> (module with add_arguments(parser) and run(args) -> exit code, one-line help)
 COMMANDS = {
     "cbor": (cbor_cmd, "decode CBOR to diagnostic notation or JSON"),
+    "lms": (lms_cmd, "HSS/LMS hash-based signatures: keygen, sign, verify, inspect"),
 }
 
 EPILOG = """Exit codes: 0 success, 1 failure (invalid input or a failed check, reason on
