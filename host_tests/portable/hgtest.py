@@ -62,6 +62,20 @@ def frozen_vector_module(name):
     return out
 
 
+def _frozen(name):
+    """The TEXT/DATA constant of a frozen vector module; the module is
+    dropped from sys.modules again so a 64 KiB image does not keep it."""
+    import sys
+
+    mod_name = frozen_vector_module(name)
+    try:
+        mod = __import__(mod_name)
+    except ImportError:
+        raise AssertionError("vector file missing: " + name)
+    sys.modules.pop(mod_name, None)
+    return getattr(mod, "TEXT", None), getattr(mod, "DATA", None)
+
+
 def vectors(name):
     """Load host_tests/vectors/<name> (JSON) from disk or from the frozen copy."""
     global VECTOR_DIR
@@ -73,11 +87,7 @@ def vectors(name):
                 return json.load(f)
         except OSError:
             pass
-    try:
-        mod = __import__(frozen_vector_module(name))
-    except ImportError:
-        raise AssertionError("vector file missing: " + name)
-    return json.loads(mod.TEXT)
+    return json.loads(_frozen(name)[0])
 
 
 def read_binary(name):
@@ -91,8 +101,4 @@ def read_binary(name):
                 return f.read()
         except OSError:
             pass
-    try:
-        mod = __import__(frozen_vector_module(name))
-    except ImportError:
-        raise AssertionError("vector file missing: " + name)
-    return mod.DATA
+    return _frozen(name)[1]
