@@ -31,12 +31,12 @@ CMODULE_SOURCES := $(shell find $(CMODULES) -type f 2>/dev/null)
 PORTABLE_TESTS := $(shell find $(ROOT)/host_tests/portable $(ROOT)/host_tests/vectors -type f 2>/dev/null)
 
 .PHONY: help bootstrap venv sources unix qemu qemu-test natmod mpy firmware test test-host \
-	test-mp test-unix test-qemu run bench clean distclean
+	test-mp test-natmod test-unix test-qemu run bench clean distclean
 
 help:
 	@echo "hourglass make targets"
 	@echo "  make run            the main job (virtual device on the unix port; see README)"
-	@echo "  make test           every test tier: CPython, PyPI micropython, make-unix binary, qemu Cortex-M4"
+	@echo "  make test           every test tier: CPython, PyPI micropython (pure, + x64 natmods), make-unix binary, qemu Cortex-M4"
 	@echo "  make unix           unix port + our C modules + frozen lib/   -> build/unix/micropython"
 	@echo "  make qemu           Cortex-M4F mps2-an386 image, 64 KiB RAM   -> build/qemu_an386/firmware.elf"
 	@echo "  make natmod ARCH=x64|armv7emsp   C modules as dynamic native modules -> build/natmod/ARCH/"
@@ -110,6 +110,7 @@ firmware: bootstrap
 # Every tier runs even if an earlier one failed; the summary says which failed.
 test: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_TEST_BUILD)/firmware.elf
+	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh x64
 	@$(ROOT)/tools/run_tests.sh all
 
 test-host: venv
@@ -117,6 +118,10 @@ test-host: venv
 
 test-mp: venv
 	@$(ROOT)/tools/run_tests.sh mp
+
+test-natmod: bootstrap
+	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh x64
+	@$(ROOT)/tools/run_tests.sh natmod
 
 test-unix: unix
 	@$(ROOT)/tools/run_tests.sh unix
