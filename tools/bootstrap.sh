@@ -15,7 +15,7 @@ VENV="$ROOT/.venv"
 what=${1:-all}
 
 APT_PACKAGES="build-essential dpkg-dev pkg-config python3-venv libffi-dev libmbedtls-dev \
-gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm libcoap3-bin"
 # The source packages come from this Debian suite (MicroPython 1.25.0, mbedTLS 3.6).
 SRC_SUITE=trixie
 SRC_LIST=/etc/apt/sources.list.d/hourglass-deb-src.sources
