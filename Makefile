@@ -31,7 +31,7 @@ CMODULE_SOURCES := $(shell find $(CMODULES) -type f 2>/dev/null)
 PORTABLE_TESTS := $(shell find $(ROOT)/host_tests/portable $(ROOT)/host_tests/vectors -type f 2>/dev/null)
 
 .PHONY: help bootstrap venv sources unix qemu qemu-test natmod mpy firmware test test-host \
-	test-mp test-natmod test-unix test-qemu run bench clean distclean
+	test-mp test-natmod test-unix test-qemu test-lms-c run bench clean distclean
 
 help:
 	@echo "hourglass make targets"
@@ -42,7 +42,7 @@ help:
 	@echo "  make natmod ARCH=x64|armv7emsp   C modules as dynamic native modules -> build/natmod/ARCH/"
 	@echo "  make mpy            lib/ compiled to .mpy for boards on stock firmware -> build/mpy/"
 	@echo "  make firmware BOARD=esp32|nrf52840dk   real port builds (needs ESP-IDF / nrfx)"
-	@echo "  make bench          benchmark figures (CBOR now; more with each protocol)"
+	@echo "  make bench          benchmark figures (CBOR vs cbor2, LMS vs pyhsslms and the SHA-256 bound)"
 	@echo "  make bootstrap      Debian packages, .venv, MicroPython + mbedTLS sources (run implicitly)"
 	@echo "Variables: MPY_DIR=<micropython v1.25 checkout>, MBEDTLS_DIR=<mbedtls 3.x tree>, JOBS=N"
 
@@ -123,6 +123,9 @@ test-natmod: bootstrap
 	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh x64
 	@$(ROOT)/tools/run_tests.sh natmod
 
+test-lms-c: venv
+	@$(ROOT)/tools/run_tests.sh lms-c
+
 test-unix: unix
 	@$(ROOT)/tools/run_tests.sh unix
 
@@ -137,6 +140,7 @@ run: bootstrap
 bench: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN)
 	$(PY) $(ROOT)/tools/bench/run_cbor_bench.py --micropython $(UNIX_BIN)
+	$(PY) $(ROOT)/tools/bench/bench_lms.py
 
 clean:
 	rm -rf $(UNIX_BUILD) $(QEMU_BUILD) $(QEMU_TEST_BUILD) $(BUILD)/qemu_test_frozen $(BUILD)/natmod $(BUILD)/mpy $(BUILD)/mpy-cross
