@@ -31,7 +31,7 @@ CMODULE_SOURCES := $(shell find $(CMODULES) -type f 2>/dev/null)
 PORTABLE_TESTS := $(shell find $(ROOT)/host_tests/portable $(ROOT)/host_tests/vectors -type f 2>/dev/null)
 
 .PHONY: help bootstrap venv sources unix qemu qemu-test natmod mpy firmware test test-host \
-	test-mp test-natmod test-unix test-qemu test-lms-c run bench clean distclean
+	test-mp test-natmod test-unix test-qemu test-lms-c fuzz run bench clean distclean
 
 help:
 	@echo "hourglass make targets"
@@ -43,6 +43,7 @@ help:
 	@echo "  make mpy            lib/ compiled to .mpy for boards on stock firmware -> build/mpy/"
 	@echo "  make firmware BOARD=esp32|nrf52840dk   real port builds (needs ESP-IDF / nrfx)"
 	@echo "  make bench          benchmark figures (CBOR vs cbor2, LMS vs pyhsslms and the SHA-256 bound)"
+	@echo "  make fuzz           the hypothesis fuzz/property tests, FUZZ_SCALE (50) times longer than in make test"
 	@echo "  make bootstrap      Debian packages, .venv, MicroPython + mbedTLS sources (run implicitly)"
 	@echo "Variables: MPY_DIR=<micropython v1.25 checkout>, MBEDTLS_DIR=<mbedtls 3.x tree>, JOBS=N"
 
@@ -131,6 +132,13 @@ test-unix: unix
 
 test-qemu: qemu-test
 	@$(ROOT)/tools/run_tests.sh qemu
+
+# Longer fuzzing on demand: the same hypothesis fuzz/property tests as make
+# test, FUZZ_SCALE times the examples (make test runs them at scale 1).
+FUZZ_SCALE ?= 50
+fuzz: venv
+	HG_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q host_tests/test_cbor_props.py \
+		host_tests/test_cose_props.py host_tests/test_crypto_oracle.py host_tests/test_lms_native.py
 
 # ---------------------------------------------------------------- main job
 run: bootstrap

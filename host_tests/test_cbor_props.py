@@ -26,9 +26,11 @@ try:
 except ImportError:  # pragma: no cover - only with --write-corpus outside the venv
     raise
 
+from fuzzing import examples  # noqa: E402
+
 CORPUS = os.path.join(_HERE, "vectors", "cbor", "fuzz_corpus.json")
 LIM = {"max_depth": 64, "max_items": 10**6}  # hypothesis values may nest deeper than 16
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ------------------------------------------------------------------ strategies
 
@@ -218,7 +220,7 @@ def utf8ish(draw):
     return bytes(draw(st.lists(st.one_of(pool, st.integers(0, 255)), max_size=12)))
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(st.one_of(utf8ish(), st.text(max_size=8).map(lambda t: t.encode("utf-8", "surrogatepass"))))
 def test_utf8_validator_matches_cpython(b):
     # the hand-written validator used on MicroPython (whose decoder is lax)

@@ -13,6 +13,7 @@ import pyhsslms
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 from hypothesis import HealthCheck, given, settings
+from fuzzing import examples
 from hypothesis import strategies as st
 
 import cose
@@ -22,7 +23,7 @@ VEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vectors", "cose"
 CORPUS = os.path.join(VEC, "fuzz_corpus.json")
 KEY32 = bytes(range(32))
 KEY16 = bytes(range(16))
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _vec(name):
@@ -62,7 +63,7 @@ labels = st.one_of(st.integers(-70000, 70000), st.text(max_size=4))
 kids = st.binary(max_size=16)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     key=st.binary(min_size=1, max_size=80),
     payload=st.binary(max_size=300),
@@ -98,7 +99,7 @@ def test_mac0_round_trip(key, payload, aad, alg, tagged, detached, kid, alg_unpr
         cose.mac0_verify(key + b"!", data, aad, detached_payload=det)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     key=st.binary(min_size=16, max_size=16),
     iv=st.binary(min_size=13, max_size=13),
@@ -123,7 +124,7 @@ def test_encrypt0_round_trip_matches_cryptography(key, iv, pt, aad, tagged, kid)
         cose.encrypt0_decrypt(key, data if tagged else cose.decode(data, 16), aad + b"!")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     prot=st.dictionaries(st.integers(3, 1000), st.integers(), max_size=3).map(cose.encode_protected),
     aad=st.binary(max_size=300),

@@ -8,6 +8,7 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from fuzzing import examples
 from hypothesis import strategies as st
 
 from cryptography.exceptions import InvalidTag
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import hgcrypto
 
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 aes_keys = st.sampled_from([16, 24, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n))
 tag_lens = st.sampled_from([4, 6, 8, 10, 12, 14, 16])

@@ -11,6 +11,7 @@ import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from fuzzing import examples
 from hypothesis import strategies as st
 
 try:
@@ -416,7 +417,7 @@ def mutation(draw):
     return kind, (pub, msg, sig), (bytes(f["pub"]), bytes(f["msg"]), bytes(f["sig"]))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutation())
 def test_fuzz_mutated(m):
     kind, orig, (pub, msg, sig) = m
@@ -442,7 +443,7 @@ def random_encoding(draw):
     return pub, sig
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(random_encoding(), st.binary(max_size=64))
 def test_fuzz_random(enc, msg):
     pub, sig = enc
