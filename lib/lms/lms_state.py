@@ -695,6 +695,7 @@ def _host_tree(lt, ot, I, seed, m, h):
     try:
         import gc
 
+        gc.collect()  # garbage from earlier signatures would make the choice random
         free = gc.mem_free()
     except (ImportError, AttributeError):
         free = None  # CPython
