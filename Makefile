@@ -112,6 +112,7 @@ firmware: bootstrap
 test: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_TEST_BUILD)/firmware.elf
 	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh x64
+	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh armv7emsp
 	@$(ROOT)/tools/run_tests.sh all
 
 test-host: venv
