@@ -84,7 +84,7 @@ qemu_make = $(BUILD_ENV) $(MAKE) -C $(mpy_dir)/ports/qemu -j$(JOBS) BOARD=MPS2_A
 $(BUILD)/mpy-cross/mpy-cross:
 	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross >/dev/null
 
-$(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(wildcard $(QEMU_BOARD_DIR)/*)
+$(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/firmware/manifest.py
 	$(qemu_make) BUILD=$(QEMU_BUILD) FROZEN_MANIFEST=$(QEMU_BOARD_DIR)/manifest.py
 	@touch $@
 
@@ -93,7 +93,7 @@ $(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODUL
 qemu-test: bootstrap
 	@$(MAKE) --no-print-directory $(QEMU_TEST_BUILD)/firmware.elf
 
-$(QEMU_TEST_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(PORTABLE_TESTS) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/tools/freeze_tests.py
+$(QEMU_TEST_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(PORTABLE_TESTS) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/tools/freeze_tests.py $(ROOT)/firmware/manifest.py
 	$(PY) $(ROOT)/tools/freeze_tests.py --out $(BUILD)/qemu_test_frozen --board-manifest $(QEMU_BOARD_DIR)/manifest.py
 	$(qemu_make) BUILD=$(QEMU_TEST_BUILD) FROZEN_MANIFEST=$(BUILD)/qemu_test_frozen/manifest.py
 	@touch $@
@@ -110,7 +110,7 @@ firmware: bootstrap
 # ---------------------------------------------------------------- tests
 # Every tier runs even if an earlier one failed; the summary says which failed.
 test: bootstrap
-	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_TEST_BUILD)/firmware.elf
+	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_BUILD)/firmware.elf $(QEMU_TEST_BUILD)/firmware.elf
 	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh x64
 	@$(BUILD_ENV) $(ROOT)/tools/build/natmod.sh armv7emsp
 	@$(ROOT)/tools/run_tests.sh all
@@ -139,7 +139,8 @@ test-qemu: qemu-test
 FUZZ_SCALE ?= 50
 fuzz: venv
 	HG_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q host_tests/test_cbor_props.py \
-		host_tests/test_cose_props.py host_tests/test_crypto_oracle.py host_tests/test_lms_native.py
+		host_tests/test_cose_props.py host_tests/test_crypto_oracle.py host_tests/test_lms_native.py \
+		host_tests/test_coap_fuzz.py host_tests/test_oscore_props.py
 
 # ---------------------------------------------------------------- main job
 run: bootstrap
@@ -150,6 +151,8 @@ bench: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN)
 	$(PY) $(ROOT)/tools/bench/run_cbor_bench.py --micropython $(UNIX_BIN)
 	$(PY) $(ROOT)/tools/bench/bench_lms.py
+	$(PY) $(ROOT)/tools/bench/bench_coap.py --micropython $(UNIX_BIN)
+	$(PY) $(ROOT)/tools/bench/bench_oscore.py
 
 clean:
 	rm -rf $(UNIX_BUILD) $(QEMU_BUILD) $(QEMU_TEST_BUILD) $(BUILD)/qemu_test_frozen $(BUILD)/natmod $(BUILD)/mpy $(BUILD)/mpy-cross

@@ -8,6 +8,7 @@ import pyhsslms
 import pytest
 
 import cose
+import hgstore
 import lms
 import lms_state
 
@@ -78,7 +79,7 @@ def test_cose_wg_example_reproduced_from_its_private_key(registered):
 
 
 def test_sign1_with_lms_state_verifies_with_pyhsslms(registered):
-    st = lms_state.MemoryStorage()
+    st = hgstore.MemoryStorage()
     signer = lms_state.generate(st, params=[(5, 2), (5, 2)], chunk=4)
     pub = signer.public_key
     key = cose.decode_key(lms.encode_cose_key(pub, b"dev-1"))

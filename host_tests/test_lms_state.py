@@ -10,7 +10,7 @@ import pytest
 import lms
 import lms_py
 import lms_state
-from lms_state import MemoryStorage, PowerCut
+from hgstore import FileStorage, MemoryStorage, PowerCut
 
 H5 = lms.LMS_SHA256_M32_H5
 W2 = lms.LMOTS_SHA256_N32_W2
@@ -394,13 +394,13 @@ def test_key_file_integrity():
 
 def test_file_storage(tmp_path):
     path = str(tmp_path / "key")
-    s = _gen(lms_state.FileStorage(path), chunk=4)
+    s = _gen(FileStorage(path), chunk=4)
     pub = s.public_key
     sig = s.sign(b"file")
     assert sorted(os.listdir(tmp_path)) == ["key", "key.nodes0", "key.nodes1"]
     assert _pyhsslms_ok(pub, b"file", sig)
     # reload continues after the bound
-    s = lms_state.load(lms_state.FileStorage(path))
+    s = lms_state.load(FileStorage(path))
     assert lms.describe_sig(s.sign(b"x"))[-1][2] == 4
     # lost node caches are rebuilt from the key
     os.remove(path + ".nodes1")
@@ -409,19 +409,19 @@ def test_file_storage(tmp_path):
     assert lms.verify(pub, b"rebuilt", sig)
     # FAT rename window: target removed, complete .tmp left behind
     os.rename(path, path + ".tmp")
-    s = lms_state.load(lms_state.FileStorage(path))
+    s = lms_state.load(FileStorage(path))
     assert lms.describe_sig(s.sign(b"tmp"))[-1][2] == 8
     # torn .tmp with no target: refuse, never guess
     os.remove(path)
     with open(path + ".tmp", "wb") as f:
         f.write(b"\xab\x00\x01")
     with pytest.raises(lms.LMSError):
-        lms_state.load(lms_state.FileStorage(path))
+        lms_state.load(FileStorage(path))
 
 
 def test_corrupt_node_cache_is_caught_and_repaired(tmp_path):
     path = str(tmp_path / "key")
-    s = _gen(lms_state.FileStorage(path), chunk=4)
+    s = _gen(FileStorage(path), chunk=4)
     size = os.path.getsize(path + ".nodes1")
     with open(path + ".nodes1", "r+b") as f:  # every node but the root
         f.write(bytes(size - 32))
@@ -429,7 +429,7 @@ def test_corrupt_node_cache_is_caught_and_repaired(tmp_path):
         s.sign(b"m")
     with pytest.raises(lms.LMSError, match="reloaded"):
         s.sign(b"m")
-    s = lms_state.load(lms_state.FileStorage(path))
+    s = lms_state.load(FileStorage(path))
     sig = s.sign(b"m")  # the cache was rebuilt after the failed check
     assert lms.verify(s.public_key, b"m", sig)
 

@@ -21,5 +21,11 @@ MPY_CROSS_FLAGS += -march=armv7emsp
 SRC_C += $(BOARD_DIR)/board_init.c
 LDFLAGS += -Wl,--wrap=uart_init
 
+# _board: SysTick ticks and raw UART0 access (modboard.c). The port's vector
+# table refers to SysTick_Handler (a fault reporter in errorhandler.c); the
+# wrap points that entry at modboard.c's tick counter.
+SRC_C += $(BOARD_DIR)/modboard.c
+LDFLAGS += -Wl,--wrap=SysTick_Handler
+
 # hashlib.sha256 and cryptolib.aes (the port has neither).
 include $(HG_ROOT)/firmware/mbedtls/crypto.mk

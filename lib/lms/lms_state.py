@@ -61,16 +61,16 @@
 # signature is verified before it is released (self_check), which also
 # catches a corrupt cache or a faulted computation.
 #
-# Storage interface (MemoryStorage, FileStorage below):
-#   read(name) -> bytes or None, write(name, data) atomic replace,
-#   read_parts(name, offsets, size) -> concatenated reads,
-#   open_blob(name) -> writer with write(data), commit() (atomic).
+# Storage: any object with hgstore's interface (lib/hgstore/hgstore.py
+# documents it: read, write = atomic durable replace, read_parts, open_blob);
+# records "state" (the key file) and "nodes<i>". hgstore.FileStorage(path)
+# on the device and in `hourglass lms`, hgstore.MemoryStorage in tests
+# (PowerCut injection).
 #
 # API: generate(storage, ...) / load(storage) -> Signer with sign(msg),
 # sign_into(msg, buf) -> length (no signature-sized allocation: on a 64 KiB
 # board allocate one sig_len() buffer early and reuse it), sig_len(),
-# public_key, remaining(), info(), close(); describe(key_file_bytes);
-# MemoryStorage (tests; PowerCut injection), FileStorage(path).
+# public_key, remaining(), info(), close(); describe(key_file_bytes).
 # RAM: O(h) nodes while building a tree, one signature while signing; a
 # state write encodes the key file once (~2.7 KB for H10/W4 over H10/W4).
 import lms
@@ -111,7 +111,7 @@ _K_HSS_PUB = const(9)
 _K_CHUNK = const(10)
 _K_CHECK = const(-1)
 _CHECK_LEN = const(16)
-_STATE = "state"
+_STATE = "state"  # hgstore.STATE: FileStorage keeps it at `path` itself
 
 
 def _u32str(x):
@@ -143,147 +143,6 @@ def _post_pos(k, j):
     # last leaf x of its subtree (at 2x - popcount(x)) and k parents.
     x = ((j + 1) << k) - 1
     return 2 * x - _popcount(x) + k
-
-
-# ---------------------------------------------------------------- storage
-
-
-class PowerCut(OSError):
-    """Raised by MemoryStorage(cut_at=N) at the Nth write (tests)."""
-
-
-class MemoryStorage:
-    """Storage in RAM. cut_at=N makes the Nth write (and all later ones)
-    fail with PowerCut before changing anything; reboot() returns a fresh
-    storage holding only what was durably written."""
-
-    def __init__(self, cut_at=None, data=None):
-        self.durable = dict(data) if data else {}
-        self.cut_at = cut_at
-        self.writes = 0
-
-    def _count(self):
-        self.writes += 1
-        if self.cut_at is not None and self.writes >= self.cut_at:
-            raise PowerCut(5, "power cut")
-
-    def read(self, name):
-        return self.durable.get(name)
-
-    def write(self, name, data):
-        # takes ownership of a bytearray (no copy: RAM is scarce on device)
-        self._count()
-        self.durable[name] = data if isinstance(data, bytearray) else bytes(data)
-
-    def read_parts(self, name, offsets, size):
-        blob = self.durable.get(name)
-        if blob is None:
-            raise OSError(2, "no blob")
-        out = bytearray()
-        for o in offsets:
-            if o < 0 or o + size > len(blob):
-                raise OSError(5, "short read")
-            out += blob[o : o + size]
-        return bytes(out)
-
-    def open_blob(self, name):
-        return _MemBlob(self, name)
-
-    def reboot(self):
-        return MemoryStorage(data=self.durable)
-
-
-class _MemBlob:
-    def __init__(self, st, name):
-        self._st = st
-        self._name = name
-        self._buf = bytearray()
-
-    def write(self, data):
-        self._buf.extend(bytes(data))
-
-    def commit(self):
-        self._st._count()
-        self._st.durable[self._name] = self._buf
-        self._buf = None
-
-
-class FileStorage:
-    """Key state in a file: `path` holds the state, `path.<name>` the node
-    caches. Every write goes to `<file>.tmp`, is flushed (and fsync'ed
-    where the port has os.fsync), then renamed over the target. On FAT,
-    MicroPython's rename removes the target first, so read() falls back to
-    the complete .tmp file when the target is missing."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def _file(self, name):
-        return self.path if name == _STATE else self.path + "." + name
-
-    def read(self, name):
-        f = self._file(name)
-        for p in (f, f + ".tmp"):
-            try:
-                with open(p, "rb") as fh:
-                    return fh.read()
-            except OSError:
-                pass
-        return None
-
-    def write(self, name, data):
-        w = self.open_blob(name)
-        w.write(data)
-        w.commit()
-
-    def read_parts(self, name, offsets, size):
-        out = bytearray()
-        with open(self._file(name), "rb") as fh:
-            for o in offsets:
-                fh.seek(o)
-                b = fh.read(size)
-                if len(b) != size:
-                    raise OSError(5, "short read")
-                out += b
-        return bytes(out)
-
-    def open_blob(self, name):
-        return _FileBlob(self._file(name))
-
-
-def _sync(fh):
-    fh.flush()
-    try:
-        import os
-
-        os.fsync(fh.fileno())
-    except (ImportError, AttributeError, OSError):
-        pass
-
-
-class _FileBlob:
-    def __init__(self, path):
-        self._path = path
-        self._fh = open(path + ".tmp", "wb")
-
-    def write(self, data):
-        self._fh.write(data)
-
-    def commit(self):
-        import os
-
-        _sync(self._fh)
-        self._fh.close()
-        os.rename(self._path + ".tmp", self._path)
-        try:  # make the rename durable (POSIX); not needed on device
-            d = os.path.dirname(os.path.abspath(self._path))
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except (ImportError, AttributeError, OSError):
-            pass
 
 
 # ---------------------------------------------------------------- state codec

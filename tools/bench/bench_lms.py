@@ -64,7 +64,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CORE = os.path.join(ROOT, "firmware", "cmodules", "lms", "core")
 OUT = os.path.join(ROOT, "build", "bench_lms")
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIBS = [os.path.join(ROOT, "lib", d) for d in ("lms", "cbor", "hgcrypto")]
+LIBS = [os.path.join(ROOT, "lib", d) for d in ("lms", "cbor", "hgcrypto", "hgstore")]
 MP_PYPI = os.path.join(ROOT, ".venv", "bin", "micropython")
 MP_UNIX = os.path.join(ROOT, "build", "unix", "micropython")
 NATMOD_X64 = os.path.join(ROOT, "build", "natmod", "x64")
@@ -684,8 +684,8 @@ def _print_mp_heap(r, exe, snap, tmp):
     codes = (
         ("empty program", pre + "print('ok')"),
         ("import lms_state", pre + "import lms_state\nprint('ok')"),
-        ("+ load()", pre + "import lms_state as S\ns=S.load(S.FileStorage(KEY))\nprint('ok')"),
-        ("+ one sign_into()", pre + "import lms_state as S\ns=S.load(S.FileStorage(KEY))\n"
+        ("+ load()", pre + "import lms_state as S\nimport hgstore\ns=S.load(hgstore.FileStorage(KEY))\nprint('ok')"),
+        ("+ one sign_into()", pre + "import lms_state as S\nimport hgstore\ns=S.load(hgstore.FileStorage(KEY))\n"
          "b=bytearray(s.sig_len())\ns.sign_into(b'm',b)\nprint('ok')"),
     )
     got = []

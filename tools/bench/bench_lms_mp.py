@@ -8,7 +8,7 @@
 #       best of REPEAT (lms_py) / 20*REPEAT (_lms) with time.ticks_us.
 #   micropython bench_lms_mp.py sign KEYPATH LIBDIRS N H [SNAPDIR|- [pytree]]
 #       lms_state.generate() of an L=2 LMS_SHA256_M32_H<H>/LMOTS_SHA256_N32_W4
-#       key (both levels) in FileStorage(KEYPATH), N signatures, then the bottom
+#       key (both levels) in hgstore.FileStorage(KEYPATH), N signatures, then the bottom
 #       tree to its end and the rollover signature; storage calls are counted.
 #       pytree: also a rollover and a key generation with the trees built by
 #       lms_py.walk_tree (what a board whose heap cannot hold the node array
@@ -119,62 +119,18 @@ def bench_verify(cases_path, repeat):
 # ---------------------------------------------------------------- signing
 
 
-class CountingStorage:
-    """Wraps an lms_state storage and counts what reaches it: atomic file
-    replaces (FileStorage: write .tmp, fsync, rename) per kind of file and
-    the bytes in them, and reads."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.reset()
-
-    def reset(self):
-        self.c = {"state_writes": 0, "state_bytes": 0, "blob_writes": 0, "blob_bytes": 0,
-                  "reads": 0, "read_bytes": 0}
-
-    def counts(self):
-        return dict(self.c)
-
-    def _wrote(self, name, n):
-        k = "state" if name == "state" else "blob"
-        self.c[k + "_writes"] += 1
-        self.c[k + "_bytes"] += n
-
-    def read(self, name):
-        d = self.inner.read(name)
-        self.c["reads"] += 1
-        if d is not None:
-            self.c["read_bytes"] += len(d)
-        return d
-
-    def write(self, name, data):
-        self.inner.write(name, data)
-        self._wrote(name, len(data))
-
-    def read_parts(self, name, offsets, size):
-        d = self.inner.read_parts(name, offsets, size)
-        self.c["reads"] += 1
-        self.c["read_bytes"] += len(d)
-        return d
-
-    def open_blob(self, name):
-        return _CountingBlob(self, name, self.inner.open_blob(name))
+def _io(st):
+    """What reached an hgstore.CountingStorage: atomic file replaces
+    (FileStorage: write a temporary file, fsync, rename) of the key file
+    ("state") and of the node caches, the bytes in them, and reads."""
+    c = st.per_name.get("state") or (0, 0)
+    return {"state_writes": c[0], "state_bytes": c[1], "blob_writes": st.writes - c[0],
+            "blob_bytes": st.write_bytes - c[1], "reads": st.reads, "read_bytes": st.read_bytes}
 
 
-class _CountingBlob:
-    def __init__(self, st, name, inner):
-        self._st = st
-        self._name = name
-        self._inner = inner
-        self._n = 0
-
-    def write(self, data):
-        self._inner.write(data)
-        self._n += len(data)
-
-    def commit(self):
-        self._inner.commit()
-        self._st._wrote(self._name, self._n)
+def _state_writes(st):
+    c = st.per_name.get("state")
+    return c[0] if c else 0
 
 
 def _copy_key(src, dst, levels):
@@ -193,17 +149,18 @@ def _ccount(lms):
 
 
 def bench_sign(keypath, n, h=10, snap=None, pytree=False):
-    """lms_state on FileStorage(keypath): generate an L=2 H<h>/W4 over
+    """lms_state on hgstore.FileStorage(keypath): generate an L=2 H<h>/W4 over
     H<h>/W4 key, sign n messages, fill the bottom tree, sign across the
     rollover; pytree: then a second rollover and a key generation with the
     trees built in Python (lms_py.walk_tree, as on a small board). Returns
     a dict of times (us), storage counts and (MicroPython) heap figures."""
+    import hgstore
     import lms
     import lms_state
 
     lt = {5: lms.LMS_SHA256_M32_H5, 10: lms.LMS_SHA256_M32_H10}[h]
     ot = lms.LMOTS_SHA256_N32_W4
-    st = CountingStorage(lms_state.FileStorage(keypath))
+    st = hgstore.CountingStorage(hgstore.FileStorage(keypath))
     has_mem = hasattr(gc, "mem_alloc")
     r = {"runtime": runtime(), "backend": lms.BACKEND, "h": h, "n": n}
     gc.collect()
@@ -212,7 +169,7 @@ def bench_sign(keypath, n, h=10, snap=None, pytree=False):
     s = lms_state.generate(st, params=[(lt, ot), (lt, ot)])
     r["keygen_us"] = _us(t)
     r["keygen_c_compressions"] = _ccount(lms) - c0
-    r["keygen_io"] = st.counts()
+    r["keygen_io"] = _io(st)
     r["chunk"] = s.chunk
     if snap:
         _copy_key(keypath, snap, s.levels)
@@ -222,14 +179,13 @@ def bench_sign(keypath, n, h=10, snap=None, pytree=False):
     st.reset()
     best = worst = None
     w_n = w_us = 0  # signatures that wrote the state (chunk reservations)
-    c = st.c
     t = _t0()
     for i in range(n):
-        w0 = c["state_writes"]
+        w0 = _state_writes(st)
         t1 = _t0()
         s.sign_into(msgs[i], buf)
         dt = _us(t1)
-        if c["state_writes"] != w0:
+        if _state_writes(st) != w0:
             w_n += 1
             w_us += dt
         if best is None or dt < best:
@@ -241,7 +197,7 @@ def bench_sign(keypath, n, h=10, snap=None, pytree=False):
     r["sign_worst_us"] = worst
     r["sign_writing_n"] = w_n
     r["sign_writing_us"] = w_us
-    r["sign_io"] = st.counts()
+    r["sign_io"] = _io(st)
     msgs = None
     if not lms.verify(s.public_key, b"hourglass manifest %d" % (n - 1), buf):
         r["error"] = "last signature does not verify"
@@ -270,7 +226,7 @@ def bench_sign(keypath, n, h=10, snap=None, pytree=False):
     s.sign_into(b"first after rollover", buf)
     r["rollover_us"] = _us(t)
     r["rollover_c_compressions"] = _ccount(lms) - c0
-    r["rollover_io"] = st.counts()
+    r["rollover_io"] = _io(st)
     r["rollover_ok"] = bool(lms.verify(s.public_key, b"first after rollover", buf))
     st.reset()
     t = _t0()
@@ -294,7 +250,7 @@ def bench_sign(keypath, n, h=10, snap=None, pytree=False):
             r["rollover_py_ok"] = bool(lms.verify(s.public_key, b"rollover, Python tree", buf))
             gc.collect()
             t = _t0()
-            lms_state.generate(lms_state.MemoryStorage(), params=[(lt, ot), (lt, ot)])
+            lms_state.generate(hgstore.MemoryStorage(), params=[(lt, ot), (lt, ot)])
             r["keygen_py_us"] = _us(t)
         finally:
             lms_state._host_tree = host_tree

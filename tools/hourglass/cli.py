@@ -4,12 +4,17 @@ import argparse
 import sys
 
 from . import __version__, use_device_lib
-from . import cbor_cmd, lms_cmd
+from . import cbor_cmd, coap_cmd, lms_cmd
+from . import bridge_cmd
+from . import oscore_cmd
 
 # name -> (module with add_arguments(parser) and run(args) -> exit code, one-line help)
 COMMANDS = {
     "cbor": (cbor_cmd, "decode CBOR to diagnostic notation or JSON"),
+    "bridge": (bridge_cmd, "relay CoAP/UDP to a device speaking CoAP over SLIP on a serial line or qemu"),
     "lms": (lms_cmd, "HSS/LMS hash-based signatures: keygen, sign, verify, inspect"),
+    "coap": (coap_cmd, "CoAP: decode datagrams; get/put/post/delete/fetch/observe over UDP"),
+    "oscore": (oscore_cmd, "OSCORE contexts: new-context, to-aiocoap (client/server credentials), device-record"),
 }
 
 EPILOG = """Exit codes: 0 success, 1 failure (invalid input or a failed check, reason on

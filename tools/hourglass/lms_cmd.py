@@ -243,6 +243,7 @@ def _levels_list(spec, levels, conv, what):
 def _keygen(args):
     import argparse
 
+    import hgstore
     import lms
     import lms_state
 
@@ -275,9 +276,9 @@ def _keygen(args):
                 folder = os.path.dirname(os.path.abspath(args.out))
                 base = os.path.basename(args.out)
                 for name in os.listdir(folder):
-                    if name in (base, base + ".tmp") or name.startswith(base + ".nodes"):
+                    if name in (base, base + ".tmp", base + ".new") or name.startswith(base + ".nodes"):
                         os.remove(os.path.join(folder, name))
-            signer = lms_state.generate(lms_state.FileStorage(args.out), params=params, chunk=args.chunk)
+            signer = lms_state.generate(hgstore.FileStorage(args.out), params=params, chunk=args.chunk)
         _write(args.pub, signer.public_key)
         if args.cose_key:
             _write(args.cose_key, lms.encode_cose_key(signer.public_key, kid))
@@ -297,6 +298,7 @@ def _keygen(args):
 
 
 def _sign(args):
+    import hgstore
     import lms
     import lms_state
 
@@ -305,7 +307,7 @@ def _sign(args):
         if not os.path.exists(args.key) and not os.path.exists(args.key + ".tmp"):
             raise OSError("no such key file: " + args.key)
         with _KeyLock(args.key):
-            signer = lms_state.load(lms_state.FileStorage(args.key))
+            signer = lms_state.load(hgstore.FileStorage(args.key))
             sig = signer.sign(msg)  # the leaf is durably reserved first
             signer.close()  # give back the rest of the chunk: one process, one signature
         _write(args.out, sig)

@@ -1,0 +1,683 @@
+# CoAP message codec (RFC 7252 section 3) for hourglass: header, token,
+# options (delta/length nibbles with the 13/14 extended forms) and payload,
+# plus the option registry, the Block option helpers (RFC 7959) and the
+# numbers (types, codes, options, content formats) as const() ints.
+#
+# decode() is bounded and never raises anything but CoAPError subclasses:
+#   MAX_OPTIONS     16   options per message (RIOT's CONFIG_NANOCOAP_NOPTS_MAX)
+#   MAX_PATH_SEGS    8   Uri-Path options per message
+#   MAX_OPT_BYTES  512   sum of all option value lengths
+#   token            8   bytes (RFC 7252: TKL 9..15 is a format error)
+# Exceeding a cap raises CoAPLimitError; the server answers it with 4.00
+# (the token is known by then), never with a crash.
+#
+# Message.opts is a list of (number, bytes) pairs kept sorted by number;
+# repeatable options keep their order. Payloads decoded with zero_copy=True
+# are memoryview slices of the datagram, valid while the datagram is.
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+from struct import pack_into as _pack_into
+
+_SFMT = ("0s", "1s", "2s", "3s", "4s", "5s", "6s", "7s", "8s")
+
+# ---------------------------------------------------------------- numbers
+CON = const(0)
+NON = const(1)
+ACK = const(2)
+RST = const(3)
+
+EMPTY = const(0)
+GET = const(1)
+POST = const(2)
+PUT = const(3)
+DELETE = const(4)
+FETCH = const(5)
+PATCH = const(6)
+IPATCH = const(7)
+
+CREATED = const(0x41)  # 2.01
+DELETED = const(0x42)  # 2.02
+VALID = const(0x43)  # 2.03
+CHANGED = const(0x44)  # 2.04
+CONTENT = const(0x45)  # 2.05
+CONTINUE = const(0x5F)  # 2.31
+BAD_REQUEST = const(0x80)  # 4.00
+UNAUTHORIZED = const(0x81)  # 4.01
+BAD_OPTION = const(0x82)  # 4.02
+FORBIDDEN = const(0x83)  # 4.03
+NOT_FOUND = const(0x84)  # 4.04
+METHOD_NOT_ALLOWED = const(0x85)  # 4.05
+NOT_ACCEPTABLE = const(0x86)  # 4.06
+REQUEST_ENTITY_INCOMPLETE = const(0x88)  # 4.08
+CONFLICT = const(0x89)  # 4.09
+PRECONDITION_FAILED = const(0x8C)  # 4.12
+REQUEST_ENTITY_TOO_LARGE = const(0x8D)  # 4.13
+UNSUPPORTED_CONTENT_FORMAT = const(0x8F)  # 4.15
+INTERNAL_SERVER_ERROR = const(0xA0)  # 5.00
+NOT_IMPLEMENTED = const(0xA1)  # 5.01
+SERVICE_UNAVAILABLE = const(0xA3)  # 5.03
+GATEWAY_TIMEOUT = const(0xA4)  # 5.04
+PROXYING_NOT_SUPPORTED = const(0xA5)  # 5.05
+
+IF_MATCH = const(1)
+URI_HOST = const(3)
+ETAG = const(4)
+IF_NONE_MATCH = const(5)
+OBSERVE = const(6)
+URI_PORT = const(7)
+LOCATION_PATH = const(8)
+OSCORE = const(9)
+URI_PATH = const(11)
+CONTENT_FORMAT = const(12)
+MAX_AGE = const(14)
+URI_QUERY = const(15)
+ACCEPT = const(17)
+LOCATION_QUERY = const(20)
+BLOCK2 = const(23)
+BLOCK1 = const(27)
+SIZE2 = const(28)
+PROXY_URI = const(35)
+PROXY_SCHEME = const(39)
+SIZE1 = const(60)
+ECHO = const(252)
+REQUEST_TAG = const(292)
+
+# Content-Format numbers (IANA "CoAP Content-Formats"); the others are in
+# content_format_name()/content_format_number().
+CF_TEXT = const(0)
+CF_LINK_FORMAT = const(40)
+CF_OCTET_STREAM = const(42)
+CF_JSON = const(50)
+CF_CBOR = const(60)
+
+# Caps (see the header comment).
+MAX_OPTIONS = const(16)
+MAX_PATH_SEGS = const(8)
+MAX_OPT_BYTES = const(512)
+MAX_TOKEN = const(8)
+
+# Option value formats (second field of an option_info() entry):
+# 0 empty, 1 opaque, 2 uint, 3 string.
+# Registry: (number, format, min length, max length, repeatable). Critical,
+# unsafe and NoCacheKey follow from the number (option_flags()).
+_REGISTRY = (
+    (1, 1, 0, 8, 1),  # If-Match
+    (3, 3, 1, 255, 0),  # Uri-Host
+    (4, 1, 1, 8, 1),  # ETag
+    (5, 0, 0, 0, 0),  # If-None-Match
+    (6, 2, 0, 3, 0),  # Observe (RFC 7641)
+    (7, 2, 0, 2, 0),  # Uri-Port
+    (8, 3, 0, 255, 1),  # Location-Path
+    (9, 1, 0, 255, 0),  # OSCORE (RFC 8613)
+    (11, 3, 0, 255, 1),  # Uri-Path
+    (12, 2, 0, 2, 0),  # Content-Format
+    (14, 2, 0, 4, 0),  # Max-Age
+    (15, 3, 0, 255, 1),  # Uri-Query
+    (16, 2, 1, 1, 0),  # Hop-Limit (RFC 8768)
+    (17, 2, 0, 2, 0),  # Accept
+    (19, 2, 0, 3, 0),  # Q-Block1 (RFC 9177)
+    (20, 3, 0, 255, 1),  # Location-Query
+    (21, 0, 0, 0, 0),  # EDHOC (RFC 9668)
+    (23, 2, 0, 3, 0),  # Block2 (RFC 7959)
+    (27, 2, 0, 3, 0),  # Block1
+    (28, 2, 0, 4, 0),  # Size2
+    (31, 2, 0, 3, 0),  # Q-Block2
+    (35, 3, 1, 1034, 0),  # Proxy-Uri
+    (39, 3, 1, 255, 0),  # Proxy-Scheme
+    (60, 2, 0, 4, 0),  # Size1
+    (252, 1, 1, 40, 0),  # Echo (RFC 9175)
+    (258, 2, 0, 1, 0),  # No-Response (RFC 7967)
+    (292, 1, 0, 8, 1),  # Request-Tag (RFC 9175)
+)
+_NAMES = (
+    "If-Match", "Uri-Host", "ETag", "If-None-Match", "Observe", "Uri-Port",
+    "Location-Path", "OSCORE", "Uri-Path", "Content-Format", "Max-Age", "Uri-Query",
+    "Hop-Limit", "Accept", "Q-Block1", "Location-Query", "EDHOC", "Block2", "Block1",
+    "Size2", "Q-Block2", "Proxy-Uri", "Proxy-Scheme", "Size1", "Echo", "No-Response",
+    "Request-Tag",
+)
+_CF_NAMES = (
+    (0, "text/plain;charset=utf-8"),
+    (16, 'application/cose;cose-type="cose-encrypt0"'),
+    (17, 'application/cose;cose-type="cose-mac0"'),
+    (18, 'application/cose;cose-type="cose-sign1"'),
+    (40, "application/link-format"),
+    (41, "application/xml"),
+    (42, "application/octet-stream"),
+    (47, "application/exi"),
+    (50, "application/json"),
+    (60, "application/cbor"),
+    (61, "application/cwt"),
+    (63, "application/cbor-seq"),
+    (101, "application/cose-key"),
+    (110, "application/senml+json"),
+    (112, "application/senml+cbor"),
+    (10001, "application/oscore"),
+)
+
+
+# ---------------------------------------------------------------- errors
+class CoAPError(ValueError):
+    """Root of the CoAP errors. `hdr` is (type, code, mid, token) when the
+    header and token were readable before the failure, else None."""
+
+    hdr = None
+
+
+class CoAPFormatError(CoAPError):
+    """Message format error (RFC 7252 section 3): reject CON, ignore others."""
+
+
+class CoAPLimitError(CoAPError):
+    """A hard cap was exceeded (options, path segments, option bytes)."""
+
+
+class CoAPBadOption(CoAPError):
+    """An option value is not acceptable (length or content)."""
+
+
+class CoAPResponseError(CoAPError):
+    """Raised by request handlers to answer with `code` (e.g. 4.03)."""
+
+    def __init__(self, code, msg=""):
+        super().__init__(msg)
+        self.code = code
+
+
+def _fail(cls, reason, hdr):
+    e = cls(reason)
+    e.hdr = hdr
+    raise e
+
+
+# ---------------------------------------------------------------- registry
+def option_info(num):
+    """(number, format, min len, max len, repeatable) or None if unknown."""
+    for ent in _REGISTRY:
+        if ent[0] == num:
+            return ent
+        if ent[0] > num:
+            return None
+    return None
+
+
+def option_name(num):
+    for i in range(len(_REGISTRY)):
+        if _REGISTRY[i][0] == num:
+            return _NAMES[i]
+    return "Unknown-%d" % num
+
+
+def option_number(name):
+    """Option number from its registry name (case-insensitive) or None."""
+    low = name.lower()
+    for i in range(len(_NAMES)):
+        if _NAMES[i].lower() == low:
+            return _REGISTRY[i][0]
+    return None
+
+
+def is_critical(num):
+    return num & 1 == 1
+
+
+def is_unsafe(num):
+    return num & 2 == 2
+
+
+def is_no_cache_key(num):
+    return num & 0x1E == 0x1C
+
+
+def content_format_name(cf):
+    for n, name in _CF_NAMES:
+        if n == cf:
+            return name
+    return None
+
+
+def content_format_number(name):
+    low = name.replace(" ", "").lower()
+    for n, nm in _CF_NAMES:
+        if nm.lower() == low or nm.split(";")[0] == low:
+            return n
+    return None
+
+
+def option_valid(num, value):
+    """True if the option is known and its value length is in range."""
+    ent = option_info(num)
+    if ent is None:
+        return False
+    n = len(value)
+    return ent[2] <= n <= ent[3]
+
+
+def code_str(code):
+    """'2.05' style text for a code byte."""
+    return "%d.%02d" % (code >> 5, code & 31)
+
+
+def is_request(code):
+    return 0 < code < 32
+
+
+def is_response(code):
+    return 64 <= code < 192
+
+
+# ---------------------------------------------------------------- values
+def uint_encode(v):
+    """Minimal big-endian bytes of a non-negative int (0 -> b'')."""
+    if v < 0:
+        raise CoAPBadOption("negative uint")
+    if v == 0:
+        return b""
+    if v < 0x100:
+        return bytes((v,))
+    if v < 0x10000:
+        return bytes((v >> 8, v & 255))
+    n = (v.bit_length() + 7) >> 3 if hasattr(v, "bit_length") else _nbytes(v)
+    return v.to_bytes(n, "big")
+
+
+def _nbytes(v):
+    n = 0
+    while v:
+        v >>= 8
+        n += 1
+    return n
+
+
+def uint_decode(b):
+    n = 0
+    for c in b:
+        n = (n << 8) | c
+    return n
+
+
+def _value_bytes(value):
+    if isinstance(value, int):
+        return uint_encode(value)
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value)
+
+
+def block_decode(v):
+    """(num, more, szx) from a Block1/Block2 value (bytes or int)."""
+    if not isinstance(v, int):
+        if len(v) > 3:
+            raise CoAPBadOption("block length")
+        v = uint_decode(v)
+    return v >> 4, (v >> 3) & 1, v & 7
+
+
+def block_encode(num, more, szx):
+    return uint_encode((num << 4) | (8 if more else 0) | szx)
+
+
+def szx_size(szx):
+    return 1 << (szx + 4)
+
+
+# ---------------------------------------------------------------- message
+class Message:
+    """A CoAP message. `peer` is set by the endpoint on received messages.
+
+    Attributes still at their class default (mid 0, empty token/payload,
+    no peer) are not stored per instance: fewer bytes per message."""
+
+    mtype = CON
+    mid = 0
+    token = b""
+    payload = b""
+    peer = None
+
+    def __init__(self, mtype=CON, code=GET, mid=0, token=b"", opts=None, payload=b""):
+        if mtype:
+            self.mtype = mtype
+        self.code = code
+        if mid:
+            self.mid = mid
+        if token:
+            self.token = token
+        self.opts = [] if opts is None else opts
+        if payload:
+            self.payload = payload
+
+    def __repr__(self):
+        return "<CoAP %s %s mid=%d tok=%s opts=%r %dB>" % (
+            ("CON", "NON", "ACK", "RST")[self.mtype & 3],
+            code_str(self.code),
+            self.mid,
+            _hexs(self.token),
+            self.opts,
+            len(self.payload),
+        )
+
+    # -- options
+    def opt(self, num, default=None):
+        """First value of option `num` (bytes) or default."""
+        for n, v in self.opts:
+            if n == num:
+                return v
+            if n > num:
+                break
+        return default
+
+    def opt_all(self, num):
+        """All values of option `num` (a list)."""
+        return [v for n, v in self.opts if n == num]
+
+    def opt_uint(self, num, default=None):
+        v = self.opt(num)
+        if v is None:
+            return default
+        return uint_decode(v)
+
+    def _mutable_opts(self):
+        opts = self.opts
+        if type(opts) is not list:  # a shared tuple (see response())
+            opts = self.opts = list(opts)
+        return opts
+
+    def add(self, num, value=b""):
+        """Insert option `num` after any options with numbers <= num."""
+        v = _value_bytes(value)
+        opts = self._mutable_opts()
+        i = len(opts)
+        while i and opts[i - 1][0] > num:
+            i -= 1
+        opts.insert(i, (num, v))
+        return self
+
+    def set(self, num, value=b""):
+        self.remove(num)
+        return self.add(num, value)
+
+    def remove(self, num):
+        opts = self._mutable_opts()
+        i = 0
+        while i < len(opts):
+            if opts[i][0] == num:
+                opts.pop(i)
+            else:
+                i += 1
+        return self
+
+    # -- URI
+    def set_path(self, path):
+        """Set Uri-Path from 'a/b/c' (leading '/' ignored) or a list."""
+        self.remove(URI_PATH)
+        if isinstance(path, str):
+            path = [s for s in path.split("/") if s]
+        for seg in path:
+            self.add(URI_PATH, seg)
+        return self
+
+    def path(self):
+        """Uri-Path as 'a/b' text (no leading slash)."""
+        return "/".join([bytes(v).decode() for n, v in self.opts if n == URI_PATH])
+
+    def query(self):
+        return [bytes(v).decode() for n, v in self.opts if n == URI_QUERY]
+
+    def block1(self):
+        v = self.opt(BLOCK1)
+        return None if v is None else block_decode(v)
+
+    def block2(self):
+        v = self.opt(BLOCK2)
+        return None if v is None else block_decode(v)
+
+    # -- encoding
+    def encoded_size(self):
+        n = 4 + len(self.token)
+        prev = 0
+        for num, v in self.opts:
+            d = num - prev
+            ln = len(v)
+            n += 1 + len(v) + (0 if d < 13 else 1 if d < 269 else 2)
+            n += 0 if ln < 13 else 1 if ln < 269 else 2
+            prev = num
+        if self.payload:
+            n += 1 + len(self.payload)
+        return n
+
+    def encode(self):
+        buf = bytearray(self.encoded_size())
+        self.encode_into(buf, 0)
+        return bytes(buf)
+
+    def encode_into(self, buf, off=0):
+        """Write the message into `buf` at `off`; return the end offset."""
+        return self.encode_reply_into(buf, off, self.mtype, self.mid, self.token)
+
+    def encode_reply_into(self, buf, off, mtype, mid, tok):
+        """encode_into() with the header fields given, not taken from self
+        (the endpoint answers with a handler's Message without changing it)."""
+        tkl = len(tok)
+        if tkl > MAX_TOKEN:
+            raise CoAPFormatError("token too long")
+        _pack_into(">BBH", buf, off, 0x40 | ((mtype & 3) << 4) | tkl, self.code, mid & 0xFFFF)
+        off += 4
+        if tkl:
+            if type(tok) is bytes:
+                _pack_into(_SFMT[tkl], buf, off, tok)
+            else:
+                buf[off : off + tkl] = tok
+            off += tkl
+        opts = self.opts
+        if opts:
+            off = encode_opts_into(buf, off, opts)
+        pl = self.payload
+        if pl:
+            n = len(pl)
+            buf[off] = 0xFF
+            off += 1
+            if n <= 8 and type(pl) is bytes:
+                _pack_into(_SFMT[n], buf, off, pl)
+            else:
+                buf[off : off + n] = pl
+            off += n
+        return off
+
+
+def _stable_sort(opts):
+    out = []
+    for item in opts:
+        i = len(out)
+        while i and out[i - 1][0] > item[0]:
+            i -= 1
+        out.insert(i, item)
+    return out
+
+
+def encode_opts_into(buf, off, opts):
+    """Write `opts` ((number, bytes) pairs) at `off`; return the end offset.
+    Unsorted input is stably sorted first (repeatable options keep order)."""
+    prev = 0
+    start = off
+    for num, v in opts:
+        d = num - prev
+        if d < 0:
+            return encode_opts_into(buf, start, _stable_sort(opts))
+        prev = num
+        ln = len(v)
+        if d < 13 and ln < 13:
+            buf[off] = (d << 4) | ln
+            off += 1
+        else:
+            p = off
+            off += 1
+            if d < 13:
+                h = d << 4
+            elif d < 269:
+                h = 0xD0
+                buf[off] = d - 13
+                off += 1
+            else:
+                h = 0xE0
+                d -= 269
+                buf[off] = d >> 8
+                buf[off + 1] = d & 255
+                off += 2
+            if ln < 13:
+                h |= ln
+            elif ln < 269:
+                h |= 13
+                buf[off] = ln - 13
+                off += 1
+            else:
+                h |= 14
+                ln2 = ln - 269
+                buf[off] = ln2 >> 8
+                buf[off + 1] = ln2 & 255
+                off += 2
+            buf[p] = h
+        if ln:
+            if ln <= 8 and type(v) is bytes:
+                _pack_into(_SFMT[ln], buf, off, v)
+            else:
+                buf[off : off + ln] = v
+            off += ln
+    return off
+
+
+def decode(data, zero_copy=False):
+    """Parse one datagram into a Message (see the caps at the top).
+
+    With zero_copy the payload is a memoryview slice of `data`."""
+    if not isinstance(data, bytes):
+        if zero_copy and isinstance(data, memoryview):
+            mv = data
+            data = bytes(data)
+        else:
+            data = bytes(data)
+            mv = None
+    else:
+        mv = None
+    n = len(data)
+    if n < 4:
+        _fail(CoAPFormatError, "short header", None)
+    b0 = data[0]
+    if b0 >> 6 != 1:
+        _fail(CoAPFormatError, "version", None)
+    mtype = (b0 >> 4) & 3
+    tkl = b0 & 15
+    code = data[1]
+    mid = (data[2] << 8) | data[3]
+    if tkl > 8:
+        _fail(CoAPFormatError, "token length", (mtype, code, mid, b""))
+    off = 4 + tkl
+    if off > n:
+        _fail(CoAPFormatError, "truncated token", (mtype, code, mid, b""))
+    token = data[4:off] if tkl else b""
+    if code == 0:
+        if n != 4:
+            _fail(CoAPFormatError, "empty message with content", (mtype, code, mid, token))
+        return Message(mtype, code, mid, token)
+    opts = []
+    num = 0
+    total = 0
+    paths = 0
+    cnt = 0
+    payload = b""
+    while off < n:
+        b = data[off]
+        off += 1
+        if b == 0xFF:
+            if off == n:
+                _fail(CoAPFormatError, "payload marker without payload", (mtype, code, mid, token))
+            if zero_copy:
+                payload = (mv if mv is not None else memoryview(data))[off:]
+            else:
+                payload = data[off:]
+            break
+        ln = b & 15
+        if b >= 0xD0 or ln >= 13:
+            d, ln, off = _ext(data, off, n, b >> 4, ln, (mtype, code, mid, token))
+            num += d
+        else:
+            num += b >> 4
+        end = off + ln
+        if end > n:
+            _fail(CoAPFormatError, "truncated option value", (mtype, code, mid, token))
+        cnt += 1
+        if cnt > MAX_OPTIONS:
+            _fail(CoAPLimitError, "too many options", (mtype, code, mid, token))
+        total += ln
+        if num == 11:
+            paths += 1
+        opts.append((num, data[off:end]))
+        off = end
+    if total > MAX_OPT_BYTES:
+        _fail(CoAPLimitError, "options too long", (mtype, code, mid, token))
+    if paths > MAX_PATH_SEGS:
+        _fail(CoAPLimitError, "too many path segments", (mtype, code, mid, token))
+    return Message(mtype, code, mid, token, opts, payload)
+
+
+def _ext(data, off, n, d, ln, hdr):
+    """Extended option delta/length (RFC 7252 3.1): (delta, length, offset)."""
+    if d >= 13:
+        if d == 13:
+            if off >= n:
+                _fail(CoAPFormatError, "truncated option", hdr)
+            d = data[off] + 13
+            off += 1
+        elif d == 14:
+            if off + 2 > n:
+                _fail(CoAPFormatError, "truncated option", hdr)
+            d = ((data[off] << 8) | data[off + 1]) + 269
+            off += 2
+        else:
+            _fail(CoAPFormatError, "reserved option delta", hdr)
+    if ln >= 13:
+        if ln == 13:
+            if off >= n:
+                _fail(CoAPFormatError, "truncated option", hdr)
+            ln = data[off] + 13
+            off += 1
+        elif ln == 14:
+            if off + 2 > n:
+                _fail(CoAPFormatError, "truncated option", hdr)
+            ln = ((data[off] << 8) | data[off + 1]) + 269
+            off += 2
+        else:
+            _fail(CoAPFormatError, "reserved option length", hdr)
+    return d, ln, off
+
+
+def _hexs(b):
+    import binascii
+
+    return binascii.hexlify(bytes(b)).decode()
+
+
+def empty(mtype, mid):
+    """Encoded Empty message (ACK or RST) for `mid`."""
+    return bytes((0x40 | (mtype << 4), 0, (mid >> 8) & 255, mid & 255))
+
+
+_CF_OPTS = {}  # cf -> ((Content-Format, value),): shared, immutable
+
+
+def response(code, payload=b"", cf=None):
+    """Convenience: a response Message (the endpoint fills type/mid/token).
+    Its opts start as a shared tuple; add()/set()/remove() copy it first."""
+    if cf is None:
+        return Message(ACK, code, 0, b"", None, payload)
+    opts = _CF_OPTS.get(cf)
+    if opts is None:
+        opts = ((CONTENT_FORMAT, uint_encode(cf)),)
+        if len(_CF_OPTS) < 8:
+            _CF_OPTS[cf] = opts
+    return Message(ACK, code, 0, b"", opts, payload)
