@@ -457,6 +457,11 @@ def test_sign_verify_every_w_both_n():
 def test_hss_three_levels_and_checks():
     _affordable(5, 3, "3-level HSS")
     params = [(5, 3), (10, 7), (5, 3)]
+    sig_len = sum(lms_py.lms_sig_len(lt, ot) for lt, ot in params)
+    if QEMU and sig_len > _QEMU_SIG:
+        # Seen failing as one 6185-byte allocation once other modules had
+        # fragmented the 48 KiB heap; the 2-level cases above cover qemu.
+        hgtest.skip("3-level HSS signature (%d B) exceeds the qemu heap budget" % sig_len)
     seeds = [bytes(32), bytes(range(24)), bytes(range(1, 33))]
     ids = [b"A" * 16, b"B" * 16, b"C" * 16]
     pub = lms.hss_keygen(params, seeds, ids)

@@ -23,10 +23,13 @@
 # Wherever a key is taken, an AES instance may be passed instead to reuse
 # its key schedule (e.g. one AES object per OSCORE security context).
 #
-# XOR over buffers is done with int.from_bytes(...) ^ int.from_bytes(...)
-# which runs in C on both runtimes (about 8x faster than a byte loop under
-# MicroPython for 256-byte chunks). This needs arbitrary-precision ints:
-# every image must be built with MICROPY_LONGINT_IMPL_MPZ.
+# CTR and CCM run in small per-call scratch buffers (AES encrypts into them,
+# _hgcore.xor_into XORs into them) so that a call allocates little more than
+# its result: ~0.7 KB for an OSCORE-sized message on the Cortex-M4. Without
+# _hgcore, XOR falls back to int.from_bytes(...) ^ int.from_bytes(...), which
+# runs in C on both runtimes (about 8x faster than a byte loop under
+# MicroPython for 256-byte chunks) but allocates. This needs arbitrary-
+# precision ints: every image must be built with MICROPY_LONGINT_IMPL_MPZ.
 import hashlib
 
 try:
@@ -64,10 +67,9 @@ else:
     BACKEND = "cryptography"
 
 _BLOCK = const(16)
-_BATCH = const(32)  # CTR keystream blocks generated per AES call (512 bytes)
+_BATCH = const(8)  # CTR/CCM blocks per AES call (128-byte scratch buffers)
 _HASH_LEN = const(32)
 _HMAC_BLOCK = const(64)
-_MASK128 = (1 << 128) - 1
 _IPAD = int.from_bytes(b"\x36" * 64, "big")
 _OPAD = int.from_bytes(b"\x5c" * 64, "big")
 _KW_IV = 0xA6A6A6A6A6A6A6A6
@@ -205,6 +207,10 @@ if BACKEND == "cryptolib":
         # A cryptolib object is one-direction only: use a separate one.
         return _cl.aes(key, 1).decrypt
 
+    def _make_enc_into(enc):
+        # cryptolib's encrypt(src, dst) writes into dst and allocates nothing.
+        return enc
+
 else:
 
     def _probe_key_len(n):
@@ -215,6 +221,14 @@ else:
 
     def _make_dec(key):
         return _Cipher(_algorithms.AES(key), _modes.ECB()).decryptor().update
+
+    def _make_enc_into(enc):
+        # update_into() wants 15 spare bytes of output; CPython heap use is
+        # not the constraint, so copy instead.
+        def enc_into(src, dst):
+            dst[0 : len(src)] = enc(src)
+
+        return enc_into
 
 
 # Key lengths (bytes) the AES backend accepts here; 24 may be missing on
@@ -233,8 +247,11 @@ class AES:
             raise CryptoError("unsupported key length")
         self._key = bytes(key)
         self.key_size = n
-        # _enc/_dec take any multiple of 16 bytes (ECB) and return bytes.
+        # _enc/_dec take any multiple of 16 bytes (ECB) and return bytes;
+        # _enc_into(src, dst) writes E(src) into the first len(src) bytes of
+        # the writable buffer dst (which must not be src).
         self._enc = _make_enc(self._key)
+        self._enc_into = _make_enc_into(self._enc)
         self._dec = None
 
     def encrypt_block(self, block):
@@ -257,47 +274,85 @@ def _as_aes(key):
     return key if isinstance(key, AES) else AES(key)
 
 
+# ---------------------------------------------------------------- buffers
+#
+# CTR and CCM work in a few per-call scratch buffers: counter blocks and
+# keystream are made _BATCH blocks per AES call with _enc_into, XORed with
+# _hgcore.xor_into when present. With _hgcore nothing is allocated per block;
+# per _BATCH-block chunk a memoryview or two (plus the slice objects that
+# MicroPython 1.25 puts on the heap for every x[a:b]).
+
+
+def _py_xor_into(dst, a, b):
+    # dst = a XOR b (equal lengths; dst may be a): the fallback for
+    # _hgcore.xor_into, one big-int XOR in C.
+    n = len(dst)
+    dst[0:n] = (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(n, "big")
+
+
+def _xor_fn():
+    # Looked up per call so that the fallback can be forced in tests.
+    return _c_xor_into if _c_xor_into is not None else _py_xor_into
+
+
+def _ctr_add(buf, off, v):
+    # buf[off:off+16] += v, as a 128-bit big-endian counter (mod 2^128).
+    i = off + 15
+    while v and i >= off:
+        v += buf[i]
+        buf[i] = v & 0xFF
+        v >>= 8
+        i -= 1
+
+
+def _ctr_slots(first, k, start):
+    # k counter blocks first+start, first+start+1, ... (mod 2^128).
+    c = bytearray(k << 4)
+    for j in range(k):
+        o = j << 4
+        c[o : o + 16] = first
+        _ctr_add(c, o, start + j)
+    return c
+
+
+def _ks_batch(enc, c, ks, b, k, more):
+    # Keystream for the first b of the k counter slots in c into ks; if more
+    # follows, step every slot on by k.
+    if b == k:
+        enc(c, ks)
+    else:
+        enc(memoryview(c)[0 : b << 4], ks)
+    if more:
+        for o in range(15, k << 4, 16):
+            v = c[o] + k
+            if v < 256:
+                c[o] = v  # the usual case: no carry out of the last octet
+            else:
+                _ctr_add(c, o - 15, k)
+
+
 # ---------------------------------------------------------------- CTR
 
-# Concatenated counter blocks c, c+1, ..., c+k-1 (128 bits each, no wrap)
-# equal c * R_k + S_k with R_k = sum 2^(128 j) and S_k = sum i 2^(128 (k-1-i)),
-# so a whole batch of counter blocks is one multiply-add in C.
-_ctr_consts = None
 
-
-def _counter_blocks(c, k):
-    global _ctr_consts
-    if _ctr_consts is None:
-        r = 0
-        s = 0
-        for i in range(_BATCH):
-            r = (r << 128) | 1
-            s = (s << 128) | i
-        _ctr_consts = (r, s)
-    left = (1 << 128) - c
-    if k > left:  # the 128-bit counter wraps inside this batch
-        return _counter_blocks(c, left) + _counter_blocks(0, k - left)
-    r, s = _ctr_consts
-    sh = 128 * (_BATCH - k)
-    return (c * (r >> sh) + (s >> sh)).to_bytes(16 * k, "big")
-
-
-def _ctr_xor_into(enc, ctr, mv, out, off):
-    """XOR the whole blocks of memoryview mv with the keystream starting at
-    counter ctr; write to out[off:]. Returns the next counter value."""
-    n = len(mv)
-    pos = 0
-    while pos < n:
-        k = min(_BATCH, (n - pos) >> 4)
-        m = k << 4
-        ks = enc(_counter_blocks(ctr, k))
-        if _c_xor_into is not None:
-            _c_xor_into(memoryview(out)[off + pos : off + pos + m], mv[pos : pos + m], ks)
-        else:
-            out[off + pos : off + pos + m] = (int.from_bytes(mv[pos : pos + m], "big") ^ int.from_bytes(ks, "big")).to_bytes(m, "big")
-        ctr = (ctr + k) & _MASK128
+def _ctr_blocks(enc, xo, ctr, src, out, pos, n):
+    """out[pos:pos+n] = src[pos:pos+n] XOR keystream from counter block ctr
+    (a bytearray, advanced past the n // 16 blocks used); n is a multiple
+    of 16, src a memoryview, out a bytearray."""
+    nb = n >> 4
+    k = nb if nb < _BATCH else _BATCH
+    cap = k << 4
+    c = _ctr_slots(ctr, k, 0)
+    ks = bytearray(cap)
+    ov = memoryview(out)
+    end = pos + n
+    while pos < end:
+        m = end - pos
+        if m > cap:
+            m = cap
+        _ks_batch(enc, c, ks, m >> 4, k, pos + m < end)
+        xo(ov[pos : pos + m], src[pos : pos + m], ks if m == cap else memoryview(ks)[0:m])
         pos += m
-    return ctr
+    _ctr_add(ctr, 0, nb)
 
 
 class AESCTR:
@@ -308,32 +363,33 @@ class AESCTR:
     def __init__(self, key, counter_block):
         if len(counter_block) != _BLOCK:
             raise CryptoError("bad counter block length")
-        self._enc = _as_aes(key)._enc
-        self._ctr = int.from_bytes(counter_block, "big")
-        self._ks = b""  # unused keystream of the last partial block
-        self._kpos = 0
+        self._enc_into = _as_aes(key)._enc_into
+        self._ctr = bytearray(counter_block)  # the next counter block
+        self._ks = bytearray(_BLOCK)  # keystream of the last partial block
+        self._kpos = _BLOCK  # bytes of _ks used
 
     def update(self, data):
         mv = memoryview(data)
         n = len(mv)
         out = bytearray(n)
-        pos = 0
-        left = len(self._ks) - self._kpos
-        if left and n:
-            m = min(left, n)
-            kp = self._kpos
-            out[0:m] = (int.from_bytes(mv[0:m], "big") ^ int.from_bytes(self._ks[kp : kp + m], "big")).to_bytes(m, "big")
-            self._kpos = kp + m
-            pos = m
+        ks = self._ks
+        kp = self._kpos
+        pos = _BLOCK - kp
+        if pos > n:
+            pos = n
+        for i in range(pos):
+            out[i] = mv[i] ^ ks[kp + i]
+        self._kpos = kp + pos
         full = (n - pos) & ~15
         if full:
-            self._ctr = _ctr_xor_into(self._enc, self._ctr, mv[pos : pos + full], out, pos)
+            _ctr_blocks(self._enc_into, _xor_fn(), self._ctr, mv, out, pos, full)
             pos += full
         if pos < n:
+            self._enc_into(self._ctr, ks)
+            _ctr_add(self._ctr, 0, 1)
             m = n - pos
-            self._ks = self._enc(self._ctr.to_bytes(16, "big"))
-            self._ctr = (self._ctr + 1) & _MASK128
-            out[pos:n] = (int.from_bytes(mv[pos:n], "big") ^ int.from_bytes(self._ks[0:m], "big")).to_bytes(m, "big")
+            for i in range(m):
+                out[pos + i] = mv[pos + i] ^ ks[i]
             self._kpos = m
         return bytes(out)
 
@@ -345,45 +401,36 @@ def aes_ctr(key, counter_block, data):
 # ---------------------------------------------------------------- CCM
 
 
-class _CBCMAC:
-    # CBC-MAC state for CCM: whole blocks are chained straight from the
-    # input, partial ones gathered in a 16-byte buffer.
-    def __init__(self, enc, b0):
-        self._enc = enc
-        self._x = int.from_bytes(enc(b0), "big")
-        self._buf = bytearray(16)
-        self._n = 0
+def _cbc_mac(enc, xo, x, t, rv, b):
+    # CBC-MAC state x absorbs the blocks rv[0:b] (16-byte views); t is scratch.
+    for j in range(b):
+        xo(t, x, rv[j])
+        enc(t, x)
 
-    def update(self, data):
-        mv = memoryview(data)
-        n = len(mv)
-        i = 0
-        buf = self._buf
-        if self._n:
-            i = min(16 - self._n, n)
-            buf[self._n : self._n + i] = mv[0:i]
-            self._n += i
-            if self._n < 16:
-                return
-            self._x = int.from_bytes(self._enc((self._x ^ int.from_bytes(buf, "big")).to_bytes(16, "big")), "big")
-            self._n = 0
-        end = i + ((n - i) & ~15)
-        enc = self._enc
-        x = self._x
-        while i < end:
-            x = int.from_bytes(enc((x ^ int.from_bytes(mv[i : i + 16], "big")).to_bytes(16, "big")), "big")
-            i += 16
-        self._x = x
-        if i < n:
-            buf[0 : n - i] = mv[i:n]
-            self._n = n - i
 
-    def pad(self):
-        if self._n:
-            self.update(bytes(16 - self._n))
-
-    def value(self):
-        return self._x.to_bytes(16, "big")
+def _mac_padded(enc, xo, x, t, r, rv, data, n, fill):
+    # CBC-MAC over r[0:fill] || data[0:n], zero-padded to a whole block,
+    # staged through r (len(r) bytes, views rv).
+    cap = len(r)
+    i = 0
+    while i < n:
+        m = cap - fill
+        if m > n - i:
+            m = n - i
+        if m == n:
+            r[fill : fill + m] = data  # all of it: no slice object
+        else:
+            r[fill : fill + m] = data[i : i + m]
+        fill += m
+        i += m
+        if fill == cap:
+            _cbc_mac(enc, xo, x, t, rv, cap >> 4)
+            fill = 0
+    if fill:
+        b = (fill + 15) >> 4
+        for j in range(fill, b << 4):
+            r[j] = 0
+        _cbc_mac(enc, xo, x, t, rv, b)
 
 
 def _ccm_check(nonce, tag_len):
@@ -394,65 +441,127 @@ def _ccm_check(nonce, tag_len):
         raise CryptoError("bad tag length")
 
 
-def _ccm_setup(key, nonce, aad, tag_len, msg_len):
+def _ccm(key, nonce, aad, tag_len, src, n, decrypt):
+    """CCM over the first n bytes of src. Encrypt: returns ct || tag in a
+    bytearray. Decrypt (src is ct || tag): checks the tag in constant time
+    before anything is returned, then returns the plaintext in a bytearray."""
     nl = len(nonce)
     q = 15 - nl  # L, octets of the length field
-    if q < 8 and msg_len >> (8 * q):
+    if q < 8 and n >> (8 * q):
         raise CryptoError("message too long")
     aes = _as_aes(key)
+    enc = aes._enc_into
+    xo = _xor_fn()
     if aad is None:
         aad = b""
     la = len(aad)
-    b0 = bytearray(16)
-    b0[0] = (64 if la else 0) | (((tag_len - 2) >> 1) << 3) | (q - 1)
-    b0[1 : 1 + nl] = nonce
-    b0[1 + nl : 16] = msg_len.to_bytes(q, "big")
-    mac = _CBCMAC(aes._enc, b0)
+    if not la:
+        hl = 0
+    elif la < 0xFF00:
+        hl = 2
+    elif la <= 0xFFFFFFFF:
+        hl = 6
+    else:
+        hl = 10
+    # k blocks of scratch: enough for the message or the AAD, at most _BATCH.
+    k = (n + 15) >> 4
+    j = (hl + la + 15) >> 4
+    if j > k:
+        k = j
+    if k > _BATCH:
+        k = _BATCH
+    elif k < 1:
+        k = 1
+    cap = k << 4
+    x = bytearray(_BLOCK)  # CBC-MAC state
+    t = bytearray(_BLOCK)
+    r = bytearray(cap)  # staging for MAC input and message chunks
+    rm = memoryview(r)
+    rv = [None] * k
+    for j in range(k):
+        rv[j] = rm[j << 4 : (j << 4) + 16]
+    # B0: flags, nonce, message length.
+    t[0] = (64 if la else 0) | (((tag_len - 2) >> 1) << 3) | (q - 1)
+    t[1 : 1 + nl] = nonce
+    v = n
+    j = 15
+    while v:
+        t[j] = v & 0xFF
+        v >>= 8
+        j -= 1
+    enc(t, x)
     if la:
-        if la < 0xFF00:
-            mac.update(la.to_bytes(2, "big"))
-        elif la <= 0xFFFFFFFF:
-            mac.update(b"\xff\xfe" + la.to_bytes(4, "big"))
+        # AAD length encoding (RFC 3610 2.2), then the AAD, zero-padded.
+        if hl == 2:
+            r[0] = la >> 8
+            r[1] = la & 0xFF
         else:
-            mac.update(b"\xff\xff" + la.to_bytes(8, "big"))
-        mac.update(aad)
-        mac.pad()
-    a0 = bytearray(16)
+            r[0] = 0xFF
+            r[1] = 0xFE if hl == 6 else 0xFF
+            v = la
+            for j in range(hl - 1, 1, -1):
+                r[j] = v & 0xFF
+                v >>= 8
+        _mac_padded(enc, xo, x, t, r, rv, memoryview(aad), la, hl)
+    src = memoryview(src)
+    # A_0: flags, nonce, counter 0. Slots in c hold A_1 ... A_k; a message
+    # of < 2^(8L) octets never carries out of the L-octet counter field.
+    a0 = bytearray(_BLOCK)
     a0[0] = q - 1
     a0[1 : 1 + nl] = nonce
-    return aes, mac, int.from_bytes(a0, "big")
-
-
-def _ccm_ctr(aes, a0, mv, out):
-    # Message keystream starts at counter A_1; the counter field is L octets
-    # but a message of < 2^(8L) octets never carries out of it.
-    n = len(mv)
-    full = n & ~15
-    ctr = a0 + 1
-    if full:
-        ctr = _ctr_xor_into(aes._enc, ctr, mv[0:full], out, 0)
-    if full < n:
-        m = n - full
-        ks = aes._enc(ctr.to_bytes(16, "big"))
-        out[full:n] = (int.from_bytes(mv[full:n], "big") ^ int.from_bytes(ks[0:m], "big")).to_bytes(m, "big")
-
-
-def _ccm_tag(aes, mac, a0, tag_len):
-    s0 = aes._enc(a0.to_bytes(16, "big"))
-    t = int.from_bytes(mac.value(), "big") ^ int.from_bytes(s0, "big")
-    return t.to_bytes(16, "big")[0:tag_len]
+    c = _ctr_slots(a0, k, 1)
+    ks = bytearray(cap)
+    out = bytearray(n if decrypt else n + tag_len)
+    i = 0
+    while i < n:
+        m = n - i
+        if m > cap:
+            m = cap
+        b = (m + 15) >> 4
+        _ks_batch(enc, c, ks, b, k, i + m < n)
+        pv = src if m == len(src) else src[i : i + m]
+        if m == cap:
+            rr = r
+            kk = ks
+        else:
+            rr = rm[0:m]
+            kk = memoryview(ks)[0:m]
+        if decrypt:
+            xo(rr, pv, kk)  # plaintext chunk, then MAC it
+            for j in range(m, b << 4):
+                r[j] = 0
+            _cbc_mac(enc, xo, x, t, rv, b)
+        else:
+            r[0:m] = pv  # MAC the plaintext chunk, then encrypt it
+            for j in range(m, b << 4):
+                r[j] = 0
+            _cbc_mac(enc, xo, x, t, rv, b)
+            xo(rr, rr, kk)
+        out[i : i + m] = rr
+        i += m
+    # Encrypted tag block: CBC-MAC XOR S_0 = E(A_0).
+    enc(a0, t)
+    xo(t, t, x)
+    if decrypt:
+        # x (free now) := received tag, padded with the bytes of t past
+        # tag_len, so that one 16-byte compare checks exactly the tag.
+        for j in range(_BLOCK):
+            x[j] = src[n + j] if j < tag_len else t[j]
+        if not ct_equal(t, x):
+            for i in range(n):
+                out[i] = 0
+            for i in range(cap):
+                r[i] = 0
+            raise _auth_failed()
+    else:
+        for j in range(tag_len):
+            out[n + j] = t[j]
+    return out
 
 
 def aes_ccm_encrypt(key, nonce, plaintext, aad=b"", tag_len=8):
     _ccm_check(nonce, tag_len)
-    n = len(plaintext)
-    aes, mac, a0 = _ccm_setup(key, nonce, aad, tag_len, n)
-    mac.update(plaintext)
-    mac.pad()
-    out = bytearray(n + tag_len)
-    _ccm_ctr(aes, a0, memoryview(plaintext), out)
-    out[n:] = _ccm_tag(aes, mac, a0, tag_len)
-    return bytes(out)
+    return bytes(_ccm(key, nonce, aad, tag_len, plaintext, len(plaintext), False))
 
 
 def aes_ccm_decrypt(key, nonce, ciphertext_and_tag, aad=b"", tag_len=8):
@@ -460,18 +569,7 @@ def aes_ccm_decrypt(key, nonce, ciphertext_and_tag, aad=b"", tag_len=8):
     total = len(ciphertext_and_tag)
     if total < tag_len:
         raise _auth_failed()
-    n = total - tag_len
-    aes, mac, a0 = _ccm_setup(key, nonce, aad, tag_len, n)
-    mv = memoryview(ciphertext_and_tag)
-    out = bytearray(n)
-    _ccm_ctr(aes, a0, mv[0:n], out)
-    mac.update(out)
-    mac.pad()
-    if not ct_equal(_ccm_tag(aes, mac, a0, tag_len), mv[n:total]):
-        for i in range(n):
-            out[i] = 0
-        raise _auth_failed()
-    return bytes(out)
+    return bytes(_ccm(key, nonce, aad, tag_len, ciphertext_and_tag, total - tag_len, True))
 
 
 # ---------------------------------------------------------------- key wrap
