@@ -7,7 +7,8 @@
 # Options: --host ADDR (default 0.0.0.0; "::" for IPv6), --port N,
 # --interval MS (observe notifications, default 1000), --size N (the /big,
 # /store and sink size, default 65536), --asyncio (serve through the
-# asyncio adapter instead of the transport's poll loop), --quiet.
+# asyncio adapter instead of the transport's poll loop), --debug-heap (adds
+# /heap, below), --quiet.
 # Ends on KeyboardInterrupt, and on SIGTERM (CPython: handler; MicroPython
 # has no signal module, so SIGTERM's default action ends it).
 #
@@ -20,6 +21,14 @@
 #   /counter            observable; +1 every --interval ms; PUT sets it
 #   /obs-big            observable, a representation over one block (Block2)
 #   /fresh              POST needs a fresh Echo (RFC 9175): 4.01 + Echo first
+#   /heap               only with --debug-heap, not listed in /.well-known/core:
+#                       GET runs gc.collect() and answers one "name value cap"
+#                       line each: alloc (gc.mem_alloc(), -1 on CPython; cap 0
+#                       = none), then what every capped cache holds against
+#                       its cap - dedup (remembered messages), dedup_bytes,
+#                       con (outstanding CON), observers, block1 (uploads in
+#                       progress), echo (Echo values). host_tests/test_coap_flood.py
+#                       reads it to check that a flood leaves the heap as it was.
 import sys
 
 try:
@@ -84,7 +93,7 @@ class StoreSink:
 
 
 class Demo:
-    def __init__(self, size=65536, interval=1000, quiet=False):
+    def __init__(self, size=65536, interval=1000, quiet=False, debug_heap=False):
         self.size = size
         self.interval = interval
         self.quiet = quiet
@@ -99,7 +108,7 @@ class Demo:
         self.counter = 0
         self.big = Pattern(size)
         self.big_etag = b"\xb1\x9e" + size.to_bytes(4, "big")
-        srv = self.srv = Server(max_observers=16, max_block1=4)
+        srv = self.srv = Server(max_observers=16, max_block1=4, max_echo=4)
         srv.add("hello", self.hello, rt="hourglass.hello", ct=CF_TEXT, title="Hello")
         srv.add("store", self.store_h, methods=M_GET | M_PUT | M_POST, sink=self.sink,
                 max_body=size, rt="hourglass.store", sz=size)
@@ -109,7 +118,11 @@ class Demo:
         srv.add("obs-big", self.obs_big_h, observable=True, rt="hourglass.counter hourglass.big",
                 ct=CF_TEXT)
         srv.add("fresh", self.fresh_h, methods=M_POST, fresh=True, rt="hourglass.fresh")
-        self.ep = Endpoint(server=srv)
+        if debug_heap:
+            srv.add("heap", self.heap_h, ct=CF_TEXT, hidden=True)
+        self.ep = Endpoint(server=srv, dedup_cap=32, dedup_bytes=4096, max_con=16)
+        # the caps above, in /heap's order
+        self.caps = (32, 4096, 16, 16, 4, 4)
 
     def hello(self, req):
         return response(CONTENT, b"Hello, hourglass!", CF_TEXT)
@@ -152,6 +165,21 @@ class Demo:
     def fresh_h(self, req):
         return response(CHANGED, b"fresh", CF_TEXT)
 
+    def heap_h(self, req):
+        import gc
+
+        gc.collect()
+        try:
+            alloc = gc.mem_alloc()
+        except AttributeError:  # CPython
+            alloc = -1
+        used = self.ep.usage() + self.srv.usage()
+        lines = ["alloc %d 0" % alloc]
+        names = ("dedup", "dedup_bytes", "con", "observers", "block1", "echo")
+        for i in range(len(names)):
+            lines.append("%s %d %d" % (names[i], used[i], self.caps[i]))
+        return response(CONTENT, "\n".join(lines).encode(), CF_TEXT)
+
     def tick(self, now):
         self.counter += 1
         self.srv.notify("counter", now)
@@ -166,7 +194,7 @@ class Demo:
 
 def _args(argv):
     opts = {"host": "0.0.0.0", "port": 5683, "interval": 1000, "size": 65536, "quiet": False,
-            "asyncio": False}
+            "asyncio": False, "debug-heap": False}
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -174,13 +202,15 @@ def _args(argv):
             opts["quiet"] = True
         elif a == "--asyncio":
             opts["asyncio"] = True
+        elif a == "--debug-heap":
+            opts["debug-heap"] = True
         elif a in ("--host", "--port", "--interval", "--size") and i + 1 < len(argv):
             v = argv[i + 1]
             opts[a[2:]] = v if a == "--host" else int(v)
             i += 1
         elif a in ("-h", "--help"):
             print("usage: coap_demo.py [--host ADDR] [--port N] [--interval MS] [--size N] "
-                  "[--asyncio] [--quiet]")
+                  "[--asyncio] [--debug-heap] [--quiet]")
             sys.exit(0)
         else:
             print("coap_demo: unknown argument " + a)
@@ -203,7 +233,7 @@ async def _main_asyncio(demo, t):
 
 def main(argv=None):
     opts = _args(sys.argv[1:] if argv is None else argv)
-    demo = Demo(opts["size"], opts["interval"], opts["quiet"])
+    demo = Demo(opts["size"], opts["interval"], opts["quiet"], opts["debug-heap"])
     t = coap_udp.UDPTransport(demo.ep, opts["host"], opts["port"])
     if not opts["quiet"]:
         print("coap_demo: listening on %s port %d (%s)" % (

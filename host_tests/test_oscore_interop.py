@@ -8,7 +8,12 @@
 #     UDP relay and no AEAD (key, nonce) pair used for two different
 #     ciphertexts;
 #   our client (unix port) -> aiocoap's OSCORE server: GET, POST, Observe,
-#     a Block1 upload.
+#     a Block1 upload;
+#   Outer Block2 (RFC 8613 4.1.3.4.2): a device started with --outer-szx 5
+#     sends its protected responses in 512-byte blocks of the OSCORE
+#     message; aiocoap's client (which does block-wise on both layers: its
+#     OSCORE transport hands the protected request to a BlockwiseRequest)
+#     and our client (unix port) both GET a 4 KiB resource through it.
 # Credentials on both sides come from one provisioning file through
 # `hourglass oscore` (tools/hourglass/oscore_cmd.py).
 import asyncio
@@ -62,9 +67,12 @@ def _free_port():
 class Device:
     """The OSCORE demo server on the unix port, as a subprocess."""
 
-    def __init__(self, tmp, prov, port):
-        self.args = [_micropython(), DEMO, "server", "--state", str(tmp / "state"), "--provision",
-                     str(prov), "--port", str(port), "--host", "127.0.0.1", "--interval", "200"]
+    def __init__(self, tmp, prov, port, extra=()):
+        provs = prov if isinstance(prov, (list, tuple)) else [prov]
+        self.args = [_micropython(), DEMO, "server", "--state", str(tmp / "state"), "--port",
+                     str(port), "--host", "127.0.0.1", "--interval", "200"] + list(extra)
+        for p in provs:
+            self.args += ["--provision", str(p)]
         self.port = port
         self.log = str(tmp / "device.log")
         self.proc = None
@@ -168,29 +176,46 @@ def _provision(tmp, **kw):
 def _nonce_check(log, params):
     """Every OSCORE message on the wire: (direction key, nonce) -> the set of
     ciphertexts. Retransmissions repeat a ciphertext; a nonce reused for
-    another ciphertext would be a disaster. Returns the number of distinct
-    (key, nonce) pairs."""
+    another ciphertext would be a disaster. Outer Block2 blocks are joined
+    into their message first (block requests carry the OSCORE option of
+    the request they repeat, and no payload). Returns the number of
+    distinct (key, nonce) pairs."""
     dev_id = bytes.fromhex(params["device_id"])
     seen = {}
     req_by_token = {}
+    partial = {}
     for to, data in log:
         try:
             msg = coap_msg.decode(data)
         except coap_msg.CoAPError:
             continue
         ov = msg.opt(coap_msg.OSCORE)
-        if ov is None or not msg.payload:
+        if ov is None:
             continue
         piv, kid, _ = oscore.decode_option(ov)
         if to == "S":
-            key = ("client", kid, piv)
             req_by_token[bytes(msg.token)] = (kid, piv)
+        if not msg.payload:
+            continue
+        if to == "S":
+            key = ("client", kid, piv)
         elif piv is not None:
             key = ("server", dev_id, piv)
         else:
             kid_r, piv_r = req_by_token[bytes(msg.token)]
             key = ("server", kid_r, piv_r)  # the request nonce, under the server's key
-        seen.setdefault(key, set()).add(bytes(msg.payload))
+        b2 = msg.block2() if to == "C" else None
+        if b2 is not None:
+            num, more, szx = b2
+            parts = partial.setdefault(key, {})
+            parts[num << (szx + 4)] = bytes(msg.payload)
+            if more:
+                continue
+            ct = b"".join(parts[o] for o in sorted(parts))
+            del partial[key]
+        else:
+            ct = bytes(msg.payload)
+        seen.setdefault(key, set()).add(ct)
     for key, cts in seen.items():
         assert len(cts) == 1, "nonce %r used for %d ciphertexts" % (key, len(cts))
     return len(seen)
@@ -350,6 +375,60 @@ def test_kill9_restart_echo_recovery(device):
         assert challenges >= 3
 
     asyncio.run(main())
+
+
+def test_outer_block2_aiocoap_and_our_client(tmp_path):
+    params, prov = _provision(tmp_path, name="dev", device_id=b"\xd1", peer_id=b"\xc1")
+    creds = oscore_cmd.to_aiocoap(params, str(tmp_path / "aio"), "client", "coap://127.0.0.1*")
+    # a second context on the device for our client (its own replay window)
+    p2, prov2 = _provision(tmp_path, name="dev2", device_id=b"\xd1", peer_id=b"\xc2")
+    mine = dict(p2, name="cli", device_id=p2["peer_id"], peer_id=p2["device_id"])
+    cprov = tmp_path / "cli.json"
+    oscore_cmd._write(str(cprov), mine, private=True)
+    dev = Device(tmp_path, [prov, prov2], _free_port(), extra=["--outer-szx", "5"])
+    dev.start()
+    big = bytes(range(256)) * 16
+
+    async def main():
+        relay = Relay(dev.port)
+        await relay.start()
+        base = "coap://127.0.0.1:%d/" % relay.port
+        ctx = await _client_context(creds)
+        try:
+            r = await ctx.request(_msg(aiocoap.GET, base + "big")).response
+            assert r.code == aiocoap.CONTENT and r.payload == big, (r, len(r.payload))
+            r = await ctx.request(_msg(aiocoap.POST, base + "echo", b"x" * 600)).response
+            assert r.code == aiocoap.CHANGED and r.payload == b"x" * 600
+            r = await ctx.request(_msg(aiocoap.GET, base + "hello")).response
+            assert r.payload == b"Hello, OSCORE!"
+        finally:
+            await ctx.shutdown()
+            relay.close()
+        return relay.log
+
+    try:
+        log = asyncio.run(asyncio.wait_for(main(), 60))
+        msgs = [(t, coap_msg.decode(d)) for t, d in log]
+        down = [x for t, x in msgs if t == "C" and x.opt(coap_msg.OSCORE) is not None]
+        blocks = [x for x in down if x.block2() is not None]
+        # /big: 4 inner blocks of 1024 bytes, each protected message in 3
+        # outer blocks of <= 512 bytes; /echo: one message in 2
+        assert len(blocks) == 4 * 3 + 2, [x.block2() for x in blocks]
+        assert all(len(x.payload) <= 512 for x in down)
+        assert all(x.opt_uint(coap_msg.SIZE2) > 512 for x in blocks if x.block2()[0] == 0)
+        # aiocoap asked for the later blocks with the OSCORE request again,
+        # Outer Block2 and no payload
+        ups = [x for t, x in msgs if t == "S" and x.opt(coap_msg.BLOCK2) is not None]
+        assert len(ups) == 4 * 2 + 1
+        assert all(x.opt(coap_msg.OSCORE) and not x.payload and x.block2()[0] > 0 for x in ups)
+        assert _nonce_check(log, params) > 0
+        # our client (unix port) through the same device
+        cmd = [_micropython(), DEMO, "client", "--state", str(tmp_path / "cli-state"), "--provision",
+               str(cprov), "coap://127.0.0.1:%d/big" % dev.port]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and p.stdout.split() == ["2.05", big.hex()], (p.stdout, p.stderr)
+    finally:
+        dev.stop()
 
 
 AIOCOAP_SERVER = textwrap.dedent('''

@@ -542,6 +542,34 @@ def test_observe_deregister_by_rst_to_non_notification():
     assert srv.observers() == 0
 
 
+def test_cancel_observation():
+    srv = Server(con_interval_ms=0)  # every notification confirmable
+    c = Counter(srv)
+    net = Net(srv)
+    ex = net.request(m.GET, "counter", observe=True)
+    other = net.request(m.GET, "counter", observe=True)
+    assert srv.observers("counter") == 2
+    tok = net.sent_to("C")[0].token
+    assert not srv.cancel_observation("someone else", tok)
+    assert not srv.cancel_observation("C", b"\xff" + bytes(tok))
+    # a CON notification in flight stops being retransmitted as well
+    net.drop = lambda to, msg: to == "C"
+    c.value = 1
+    assert srv.notify("counter", net.now) == 2
+    net.flush()
+    assert net.sep.outstanding() == 2
+    assert srv.cancel_observation("C", memoryview(bytes(tok)))  # any bytes-like token
+    assert srv.observers("counter") == 1 and net.sep.outstanding() == 1
+    assert not srv.cancel_observation("C", tok)  # once
+    net.drop = None
+    n = net.count_to("C")
+    net.advance(100000)
+    # only the remaining observer's notification was retransmitted (and acked)
+    assert [x.token for x in net.sent_to("C")[n:]] == [other.token]
+    assert srv.usage() == (1, 0, 0)
+    assert srv.notify("counter", net.now) == 1
+
+
 def test_observe_con_every_24h_and_rst_on_con():
     srv = Server()
     c = Counter(srv)

@@ -443,6 +443,9 @@ class Client:
         first = Message(first.mtype, first.code, first.mid, first.token,
                         [(n, v) for n, v in first.opts if n != BLOCK2], body)
         first.peer = msg.peer
+        sec = getattr(msg, "oscore", None)
+        if sec is not None:  # oscore_client verified every block: so is the whole
+            first.oscore = sec
         ex._b2first = first
         if ex._mode != _M_NFETCH:
             self._event(ex, "progress")

@@ -28,16 +28,19 @@
 #
 # Duplicate detection (same peer, MID and type): a duplicate of an
 # idempotent request (GET, PUT, DELETE, FETCH, iPATCH) is simply processed
-# again, which RFC 7252 section 4.5 allows; POST/PATCH, any Block1 request
+# again, which RFC 7252 section 4.5 allows; POST/PATCH, any Block1 request,
+# any request with an OSCORE option (whatever its code: a second pass
+# through the replay window would answer "Replay detected", RFC 8613 7.4)
 # and deferred (separate) requests are remembered for EXCHANGE_LIFETIME
 # (247 s; NON_LIFETIME 145 s for NON) with their response, so a CON
-# duplicate gets the same answer and a NON duplicate is ignored. CON
-# responses are remembered too, so a duplicate is ACKed (or RST) again.
+# duplicate gets the same answer and a NON duplicate is ignored. A CON
+# duplicate whose response was evicted by the byte budget gets an empty ACK.
+# CON responses are remembered too, so a duplicate is ACKed (or RST) again.
 # Caps (constructor arguments):
 #   dedup_cap    32  remembered requests (oldest evicted first)
 #   dedup_bytes 4096 bytes of remembered responses (oldest evicted first)
 #   max_con      16  outstanding CON messages we sent (send_con fails beyond)
-#   mtu        1280  largest datagram we encode
+#   mtu        1280  largest datagram we encode (ep.mtu; layers above read it)
 try:
     from micropython import const
 except ImportError:
@@ -51,6 +54,7 @@ from coap_msg import (
     BLOCK1,
     CON,
     NON,
+    OSCORE,
     PATCH,
     POST,
     RST,
@@ -149,7 +153,7 @@ class Endpoint:
         self._dd_bytes = 0
         self._dd_max_bytes = dedup_bytes
         self._buf = bytearray(mtu)
-        self._mtu = mtu
+        self.mtu = mtu
         self.stats = [0, 0, 0]  # datagrams received, retransmissions, dropped
         if server is not None:
             server.attach(self)
@@ -177,9 +181,9 @@ class Endpoint:
             n = msg.encode_into(buf, 0)
         except IndexError:
             n = -1
-        if n < 0 or n > self._mtu:
-            if len(buf) > self._mtu:
-                self._buf = bytearray(self._mtu)
+        if n < 0 or n > self.mtu:
+            if len(buf) > self.mtu:
+                self._buf = bytearray(self.mtu)
             raise CoAPLimitError("message larger than the MTU")
         return buf[:n]
 
@@ -239,6 +243,11 @@ class Endpoint:
 
     def outstanding(self):
         return len(self._tx)
+
+    def usage(self):
+        """(remembered messages, bytes of remembered responses, outstanding
+        CON): what dedup_cap, dedup_bytes and max_con bound."""
+        return len(self._dd), self._dd_bytes, len(self._tx)
 
     # ------------------------------------------------------------ input
     def receive(self, data, peer, now):
@@ -400,9 +409,10 @@ class Endpoint:
             if mtype == CON:
                 self._out.append((empty(RST, mid), peer))
             return
-        resp = server.handle_request(msg, now)
         code = msg.code
-        remember = code == POST or code == PATCH or (code != 1 and msg.opt(BLOCK1) is not None)
+        remember = (code == POST or code == PATCH or (code != 1 and msg.opt(BLOCK1) is not None)
+                    or msg.opt(OSCORE) is not None)
+        resp = server.handle_request(msg, now)
         if resp is None or not isinstance(resp, Message):
             # deferred (separate response follows) or no response at all
             if mtype == CON:
@@ -417,10 +427,10 @@ class Endpoint:
             n = resp.encode_reply_into(buf, 0, rtype, rmid, msg.token)
         except (IndexError, ValueError, TypeError):
             n = -1
-        if n < 0 or n > self._mtu:
+        if n < 0 or n > self.mtu:
             # the handler's response does not fit the MTU (or is not encodable)
-            if len(buf) > self._mtu:  # a slice store past the end grew it
-                buf = self._buf = bytearray(self._mtu)
+            if len(buf) > self.mtu:  # a slice store past the end grew it
+                buf = self._buf = bytearray(self.mtu)
             n = Message(ACK, 0xA0).encode_reply_into(buf, 0, rtype, rmid, msg.token)
         data = buf[:n]
         self._out.append((data, peer))

@@ -40,7 +40,8 @@
 #
 # Observe: GET (not FETCH) with Observe=0 on an `observable` resource registers
 # (client, token); Observe=1, an RST to a notification, a notification that
-# is not acknowledged, or an error response deregisters. Notifications
+# is not acknowledged, an error response, or the application calling
+# srv.cancel_observation(peer, token) deregisters. Notifications
 # carry a 24-bit sequence number; they are NON except every con_interval_ms
 # (default 24 h, RFC 7641 4.5) or for `con_notify` resources, and a newer
 # notification replaces a CON one still in flight. A representation over
@@ -354,7 +355,7 @@ class Server:
         if obs is not None and code == GET and len(obs) <= 3:
             o = uint_decode(obs)
             if o == 1:
-                self._deregister(req.peer, req.token)
+                self.cancel_observation(req.peer, req.token)
             elif o == 0 and res.observable:
                 reg = True
         resp = res.handler(req)
@@ -589,12 +590,25 @@ class Server:
         if ob[_O_TXMID] is not None and self.ep is not None:
             self.ep.cancel_con(self, ob)
 
-    def _deregister(self, peer, token):
+    def cancel_observation(self, peer, token):
+        """End the observation that `peer` registered with `token`, as a GET
+        with Observe=1 would: no further notifications, and a CON
+        notification still in flight is no longer retransmitted. Nothing is
+        sent: to the client the notifications just stop (RFC 7641 3.3.1: it
+        re-registers once the last one's Max-Age has passed). For servers
+        that must shed an observation (a cap, a revoked client, the OSCORE
+        layer dropping the request binding). Returns True if there was one."""
+        token = bytes(token)
         for ob in self._obs:
             if ob[_O_PEER] == peer and ob[_O_TOKEN] == token:
                 self._remove_observer(ob)
                 return True
         return False
+
+    def usage(self):
+        """(observers, Block1 uploads in progress, outstanding Echo values):
+        what max_observers, max_block1 and max_echo bound."""
+        return len(self._obs), len(self._b1), len(self._echo)
 
     def observers(self, path=None):
         """Number of observers (of `path`, or in total)."""

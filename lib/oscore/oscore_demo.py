@@ -3,7 +3,7 @@
 # the benchmark drive it; the device application (#8) replaces it.
 #
 #   micropython lib/oscore/oscore_demo.py server --state DIR [--provision FILE.json]...
-#       [--host ADDR] [--port N] [--interval MS] [--quiet]
+#       [--host ADDR] [--port N] [--interval MS] [--outer-szx N] [--mtu N] [--quiet]
 #   micropython lib/oscore/oscore_demo.py client --state DIR [--provision FILE.json]
 #       URI [--method GET|POST|PUT|DELETE] [--payload TEXT | --size N] [--observe N]
 #
@@ -12,6 +12,9 @@
 # provisioning file's context there first (`hourglass oscore new-context`),
 # keeping a higher sequence number reservation already stored. Without
 # --provision every context named in DIR/oscore.names is loaded.
+# --outer-szx N sends protected responses over 16 << N bytes in Outer
+# Block2 blocks of that size, --mtu N (default 1280) those that do not fit
+# N bytes (oscore_server); the Server's inner blocks stay 1024 bytes.
 #
 # Server resources (all but /public need OSCORE; plain requests get 4.01):
 #   /hello     GET "Hello, OSCORE!"          /public  GET, no OSCORE needed
@@ -107,14 +110,14 @@ class Sink:
 
 
 class Device:
-    def __init__(self, ctxs, interval=1000, quiet=False):
+    def __init__(self, ctxs, interval=1000, quiet=False, outer_szx=None, mtu=1280):
         self.interval = interval
         self.quiet = quiet
         self.counter = 0
         self.big = bytes(range(256)) * 16
         srv = self.srv = Server(max_observers=8, max_block1=2)
         self.ctxs = ctxs
-        osrv = self.osrv = OSCOREServer(srv, oscore.Contexts(ctxs))
+        osrv = self.osrv = OSCOREServer(srv, oscore.Contexts(ctxs), outer_szx=outer_szx)
         osrv.add("hello", lambda req: response(CONTENT, b"Hello, OSCORE!", CF_TEXT), ct=CF_TEXT)
         osrv.add("echo", lambda req: response(CHANGED, bytes(req.payload)), methods=M_POST)
         osrv.add("whoami", lambda req: response(CONTENT, _hex(req.oscore.kid).encode()))
@@ -122,7 +125,7 @@ class Device:
         osrv.add("upload", self.upload_h, methods=M_PUT | M_POST, sink=self.sink, max_body=65536)
         osrv.add("big", lambda req: response(CONTENT, self.big))
         srv.add("public", lambda req: response(CONTENT, b"public", CF_TEXT))
-        self.ep = Endpoint(server=osrv)
+        self.ep = Endpoint(server=osrv, mtu=mtu)
 
     def counter_h(self, req):
         return response(CONTENT, str(self.counter).encode(), CF_TEXT)
@@ -164,13 +167,16 @@ def _args(argv, flags, valued):
 
 
 def serve(argv):
-    opts, _ = _args(argv, ("--quiet",), ("--state", "--provision", "--host", "--port", "--interval"))
+    opts, _ = _args(argv, ("--quiet",), ("--state", "--provision", "--host", "--port", "--interval",
+                                          "--outer-szx", "--mtu"))
     st = open_storage(opts.get("state", "oscore-state"))
     ctxs, names = contexts(st, opts["provision"])
     if not ctxs:
         print("oscore_demo: no context (use --provision FILE)")
         return 1
-    dev = Device(ctxs, int(opts.get("interval", 1000)), opts.get("quiet", False))
+    szx = opts.get("outer-szx")
+    dev = Device(ctxs, int(opts.get("interval", 1000)), opts.get("quiet", False),
+                 None if szx is None else int(szx), int(opts.get("mtu", 1280)))
     host = opts.get("host", "0.0.0.0")
     port = int(opts.get("port", 5683))
     t = coap_udp.UDPTransport(dev.ep, host, port)
