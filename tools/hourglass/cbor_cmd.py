@@ -1,9 +1,10 @@
 """`hourglass cbor decode`: show CBOR (hex, a file, or stdin) as RFC 8949
 diagnostic notation or JSON, using the device's own decoder."""
-import binascii
 import json
 import math
 import sys
+
+from .inputs import read_input
 
 
 def add_arguments(parser):
@@ -14,19 +15,6 @@ def add_arguments(parser):
     dec.add_argument("--json", action="store_true", help="print JSON (bytes as hex strings)")
     dec.add_argument("--strict", action="store_true",
                      help="reject indefinite lengths and non-preferred encodings")
-
-
-def read_input(spec):
-    """Bytes from a hex string, @FILE or - (stdin); ValueError with a reason otherwise."""
-    if spec == "-":
-        return sys.stdin.buffer.read()
-    if spec.startswith("@"):
-        with open(spec[1:], "rb") as f:
-            return f.read()
-    try:
-        return binascii.unhexlify("".join(spec.split()))
-    except (binascii.Error, ValueError):
-        raise ValueError("input is neither hex nor @FILE")
 
 
 def diag(value):

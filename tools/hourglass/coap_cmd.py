@@ -12,9 +12,10 @@ progress indicator for block-wise transfers go to stderr. Exit status 0
 for a 2.xx response, 1 otherwise (error response, timeout, malformed
 input; the reason on stderr), 2 for usage errors.
 """
-import binascii
 import json
 import sys
+
+from .inputs import read_input
 
 METHODS = {"get": 1, "post": 2, "put": 3, "delete": 4, "fetch": 5}
 _TYPES = ("CON", "NON", "ACK", "RST")
@@ -63,18 +64,6 @@ def add_arguments(parser):
             p.add_argument("--count", type=int, default=0,
                            help="stop after N notifications (default: until interrupted or "
                                 "--timeout)")
-
-
-def read_input(spec):
-    if spec == "-":
-        return sys.stdin.buffer.read()
-    if spec.startswith("@"):
-        with open(spec[1:], "rb") as f:
-            return f.read()
-    try:
-        return binascii.unhexlify("".join(spec.split()))
-    except (binascii.Error, ValueError):
-        raise ValueError("input is neither hex nor @FILE")
 
 
 def code_text(code):
