@@ -42,7 +42,8 @@ help:
 	@echo "  make natmod ARCH=x64|armv7emsp   C modules as dynamic native modules -> build/natmod/ARCH/"
 	@echo "  make mpy            lib/ compiled to .mpy for boards on stock firmware -> build/mpy/"
 	@echo "  make firmware BOARD=esp32|nrf52840dk   real port builds (needs ESP-IDF / nrfx)"
-	@echo "  make bench          benchmark figures (CBOR vs cbor2, LMS vs pyhsslms and the SHA-256 bound)"
+	@echo "  make bench          benchmark figures: CBOR vs cbor2, LMS vs pyhsslms and the SHA-256 bound,"
+	@echo "                      CoAP vs aiocoap and libcoap, OSCORE vs aiocoap (heap on the Cortex-M4 image)"
 	@echo "  make fuzz           the hypothesis fuzz/property tests, FUZZ_SCALE (50) times longer than in make test"
 	@echo "  make bootstrap      Debian packages, .venv, MicroPython + mbedTLS sources (run implicitly)"
 	@echo "Variables: MPY_DIR=<micropython v1.25 checkout>, MBEDTLS_DIR=<mbedtls 3.x tree>, JOBS=N"
@@ -148,11 +149,11 @@ run: bootstrap
 	@$(ROOT)/tools/run_device.sh
 
 bench: bootstrap
-	@$(MAKE) --no-print-directory $(UNIX_BIN)
+	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_BUILD)/firmware.elf
 	$(PY) $(ROOT)/tools/bench/run_cbor_bench.py --micropython $(UNIX_BIN)
 	$(PY) $(ROOT)/tools/bench/bench_lms.py
 	$(PY) $(ROOT)/tools/bench/bench_coap.py --micropython $(UNIX_BIN)
-	$(PY) $(ROOT)/tools/bench/bench_oscore.py
+	$(PY) $(ROOT)/tools/bench/bench_oscore.py --qemu-elf $(QEMU_BUILD)/firmware.elf
 
 clean:
 	rm -rf $(UNIX_BUILD) $(QEMU_BUILD) $(QEMU_TEST_BUILD) $(BUILD)/qemu_test_frozen $(BUILD)/natmod $(BUILD)/mpy $(BUILD)/mpy-cross
