@@ -584,6 +584,19 @@ def decode(data, zero_copy=False):
         if n != 4:
             _fail(CoAPFormatError, "empty message with content", (mtype, code, mid, token))
         return Message(mtype, code, mid, token)
+    hdr = (mtype, code, mid, token)
+    if zero_copy and mv is None:
+        mv = memoryview(data)
+    opts, payload = decode_options(data, off, mv if zero_copy else None, hdr)
+    return Message(mtype, code, mid, token, opts, payload)
+
+
+def decode_options(data, off, mv=None, hdr=None):
+    """Options and payload of data[off:] (RFC 7252 section 3.1) under the
+    caps at the top: (opts, payload). Also parses OSCORE's inner plaintext.
+    The payload is a slice of memoryview mv when one is given. Failures raise
+    CoAPError subclasses carrying hdr."""
+    n = len(data)
     opts = []
     num = 0
     total = 0
@@ -595,34 +608,31 @@ def decode(data, zero_copy=False):
         off += 1
         if b == 0xFF:
             if off == n:
-                _fail(CoAPFormatError, "payload marker without payload", (mtype, code, mid, token))
-            if zero_copy:
-                payload = (mv if mv is not None else memoryview(data))[off:]
-            else:
-                payload = data[off:]
+                _fail(CoAPFormatError, "payload marker without payload", hdr)
+            payload = data[off:] if mv is None else mv[off:]
             break
         ln = b & 15
         if b >= 0xD0 or ln >= 13:
-            d, ln, off = _ext(data, off, n, b >> 4, ln, (mtype, code, mid, token))
+            d, ln, off = _ext(data, off, n, b >> 4, ln, hdr)
             num += d
         else:
             num += b >> 4
         end = off + ln
         if end > n:
-            _fail(CoAPFormatError, "truncated option value", (mtype, code, mid, token))
+            _fail(CoAPFormatError, "truncated option value", hdr)
         cnt += 1
         if cnt > MAX_OPTIONS:
-            _fail(CoAPLimitError, "too many options", (mtype, code, mid, token))
+            _fail(CoAPLimitError, "too many options", hdr)
         total += ln
         if num == 11:
             paths += 1
         opts.append((num, data[off:end]))
         off = end
     if total > MAX_OPT_BYTES:
-        _fail(CoAPLimitError, "options too long", (mtype, code, mid, token))
+        _fail(CoAPLimitError, "options too long", hdr)
     if paths > MAX_PATH_SEGS:
-        _fail(CoAPLimitError, "too many path segments", (mtype, code, mid, token))
-    return Message(mtype, code, mid, token, opts, payload)
+        _fail(CoAPLimitError, "too many path segments", hdr)
+    return opts, payload
 
 
 def _ext(data, off, n, d, ln, hdr):

@@ -97,9 +97,9 @@ from coap_msg import (
     BAD_OPTION,
     BAD_REQUEST,
     UNAUTHORIZED,
-    MAX_OPTIONS,
-    MAX_OPT_BYTES,
+    CoAPError,
     Message,
+    decode_options,
     encode_opts_into,
     uint_encode,
 )
@@ -349,62 +349,17 @@ def _sorted(opts):
 
 def _parse_inner(pt):
     """(code, opts, payload) from a decrypted plaintext (section 5.3), with
-    coap_msg's caps; DecodeError when malformed."""
-    n = len(pt)
-    if n < 1:
+    coap_msg's option parser and caps; DecodeError when malformed."""
+    if len(pt) < 1:
         raise _decode_error()
-    code = pt[0]
-    opts = []
-    num = 0
-    total = 0
-    off = 1
-    payload = b""
-    while off < n:
-        b = pt[off]
-        off += 1
-        if b == 0xFF:
-            if off == n:
-                raise _decode_error()
-            payload = memoryview(pt)[off:]
-            break
-        d = b >> 4
-        ln = b & 15
-        if d == 13:
-            if off >= n:
-                raise _decode_error()
-            d = pt[off] + 13
-            off += 1
-        elif d == 14:
-            if off + 2 > n:
-                raise _decode_error()
-            d = ((pt[off] << 8) | pt[off + 1]) + 269
-            off += 2
-        elif d == 15:
-            raise _decode_error()
-        if ln == 13:
-            if off >= n:
-                raise _decode_error()
-            ln = pt[off] + 13
-            off += 1
-        elif ln == 14:
-            if off + 2 > n:
-                raise _decode_error()
-            ln = ((pt[off] << 8) | pt[off + 1]) + 269
-            off += 2
-        elif ln == 15:
-            raise _decode_error()
-        num += d
-        end = off + ln
-        if end > n or len(opts) >= MAX_OPTIONS:
-            raise _decode_error()
-        total += ln
-        if total > MAX_OPT_BYTES:
-            raise _decode_error()
+    try:
+        opts, payload = decode_options(pt, 1, memoryview(pt))
+    except CoAPError:
+        raise _decode_error()
+    for num, _ in opts:
         if num == OSCORE:
             raise _decode_error()  # nested OSCORE is not supported
-        opts.append((num, pt[off:end]))
-        off = end
-    return code, opts, payload
+    return pt[0], opts, payload
 
 
 # ---------------------------------------------------------------- replay window
