@@ -7,6 +7,7 @@ from . import __version__, use_device_lib
 from . import cbor_cmd, coap_cmd, lms_cmd
 from . import bridge_cmd
 from . import oscore_cmd
+from . import suit_cmd
 
 # name -> (module with add_arguments(parser) and run(args) -> exit code, one-line help)
 COMMANDS = {
@@ -14,6 +15,7 @@ COMMANDS = {
     "bridge": (bridge_cmd, "relay CoAP/UDP to a device speaking CoAP over SLIP on a serial line or qemu"),
     "lms": (lms_cmd, "HSS/LMS hash-based signatures: keygen, sign, verify, inspect"),
     "coap": (coap_cmd, "CoAP: decode datagrams; get/put/post/delete/fetch/observe over UDP"),
+    "suit": (suit_cmd, "SUIT envelopes: inspect, verify (digest, COSE signature/MAC, severable members)"),
     "oscore": (oscore_cmd, "OSCORE contexts: new-context, to-aiocoap (client/server credentials), device-record"),
 }
 
