@@ -12,27 +12,13 @@ import coap_msg as m
 import oscore
 from coap_client import Client
 from coap_ep import Endpoint
+from coaptest import Check, MemoryLink, seq_rand
 from coap_server import SEPARATE, Server
 from oscore_client import OSCOREClient
 from oscore_server import OSCOREServer
 
 MS = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"
 _SIZE = 3072
-
-
-def _rand(seed):
-    st = [seed]
-
-    def r(n):
-        out = bytearray(n)
-        x = st[0]
-        for i in range(n):
-            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-            out[i] = (x >> 16) & 255
-        st[0] = x
-        return bytes(out)
-
-    return r
 
 
 class Pattern:
@@ -58,30 +44,6 @@ class Pattern:
         return out
 
 
-class Check:
-    """A sink comparing what it gets with `ref` (keeps nothing)."""
-
-    def __init__(self, ref):
-        self.ref = ref
-        self.n = 0
-        self.ok = True
-
-    def write(self, chunk):
-        ref = self.ref
-        n = self.n
-        if n + len(chunk) > len(ref):
-            self.ok = False
-        else:
-            for i in range(len(chunk)):
-                if chunk[i] != ref[n + i]:
-                    self.ok = False
-                    break
-        self.n = n + len(chunk)
-
-    def abort(self):
-        self.ok = False
-
-
 def _same(got, ref):
     if len(got) != len(ref):
         return False
@@ -91,52 +53,28 @@ def _same(got, ref):
     return True
 
 
-class Net:
+class Net(MemoryLink):
     """Client endpoint "C" (OSCOREClient) and server endpoint "S"
     (OSCOREServer with **kw), in memory, one clock; smaller than
     test_oscore_server's (buffers of `mtu` bytes, 600-byte duplicate
     caches): the 64 KiB image runs this module too."""
 
     def __init__(self, mtu=512, szx=6, **kw):
-        self.now = 0
-        self.srv = Server(rand=_rand(9), well_known=False, block_szx=szx)
+        self.srv = Server(rand=seq_rand(9), well_known=False, block_szx=szx)
         self.sctx = oscore.SecurityContext(MS, b"\xd0", b"\xc1")
         self.osrv = OSCOREServer(self.srv, oscore.Contexts([self.sctx]), **kw)
         self.pending = []
         self.osrv.add("later", self._later)
         self.osrv.add("small", lambda req: m.response(m.CONTENT, b"small"))
-        self.sep = Endpoint(server=self.osrv, rand=_rand(7), dedup_bytes=600, mtu=mtu)
-        self.cep = Endpoint(rand=_rand(3), dedup_bytes=600, mtu=mtu)
+        self.sep = Endpoint(server=self.osrv, rand=seq_rand(7), dedup_bytes=600, mtu=mtu)
+        self.cep = Endpoint(rand=seq_rand(3), dedup_bytes=600, mtu=mtu)
         self.oc = OSCOREClient(self.cep)
         self.oc.add_peer("S", oscore.SecurityContext(MS, b"\xc1", b"\xd0"))
         self.client = Client(self.oc, max_notifications=1)
-        self.tamper = None
 
     def _later(self, req):
         self.pending.append(req)
         return SEPARATE
-
-    def _deliver(self, out, to):
-        queue = [(d, to) for d, _ in out]
-        while queue:
-            data, dst = queue.pop(0)
-            if self.tamper is not None:
-                data = self.tamper(dst, data)
-                if data is None:
-                    continue
-            if dst == "S":
-                queue.extend([(d, "C") for d, _ in self.sep.receive(data, "C", self.now)])
-            else:
-                queue.extend([(d, "S") for d, _ in self.cep.receive(data, "S", self.now)])
-
-    def flush(self):
-        self._deliver(self.cep.drain(), "S")
-        self._deliver(self.sep.drain(), "C")
-
-    def request(self, method, path, **kw):
-        ex = self.client.request("S", method, path, now=self.now, **kw)
-        self.flush()
-        return ex
 
 
 class Wire:

@@ -10,6 +10,7 @@ import oscore
 from coap_client import Client
 from coap_ep import Endpoint
 from coap_server import M_POST, M_PUT, SEPARATE, Server
+from coaptest import Check, MemoryLink, seq_rand
 from hgtest import raises
 from oscore_client import OSCOREClient
 from oscore_server import OSCOREServer
@@ -36,55 +37,13 @@ class DictStorage:
         self.d[name] = bytes(data)
 
 
-def _rand(seed):
-    st = [seed]
-
-    def r(n):
-        out = bytearray(n)
-        x = st[0]
-        for i in range(n):
-            x = (x * 1103515245 + 12345) & 0x7FFFFFFF
-            out[i] = (x >> 16) & 255
-        st[0] = x
-        return bytes(out)
-
-    return r
-
-
-class Check:
-    """A sink (server uploads, client downloads) that compares what it is
-    given with `ref` and keeps nothing: no buffer the size of the body to
-    find room for on the 64 KiB image's fragmented heap."""
-
-    def __init__(self, ref):
-        self.ref = ref
-        self.n = 0
-        self.ok = True
-
-    def write(self, chunk):
-        ref = self.ref
-        n = self.n
-        if n + len(chunk) > len(ref):
-            self.ok = False
-        else:
-            for i in range(len(chunk)):
-                if chunk[i] != ref[n + i]:
-                    self.ok = False
-                    break
-        self.n = n + len(chunk)
-
-    def abort(self):
-        self.ok = False
-
-
-class Net:
+class Net(MemoryLink):
     """Client endpoint "C" (with OSCOREClient) and server endpoint "S" (with
     OSCOREServer), in memory, one clock. wire: every datagram delivered."""
 
     def __init__(self, server_ctx=None, client_ctx=None, storage=None, **osrv_kw):
-        self.now = 0
         self.store = {}
-        srv = self.srv = Server(rand=_rand(9))
+        srv = self.srv = Server(rand=seq_rand(9))
         if server_ctx is None:
             server_ctx = oscore.SecurityContext(MS, b"\xd0", b"\xc1")
         self.sctx = server_ctx
@@ -99,8 +58,8 @@ class Net:
         self.counter = 0
         self.pending = []
         # small duplicate caches: both ends share one 64 KiB heap on qemu
-        self.sep = Endpoint(server=osrv, rand=_rand(7), dedup_bytes=1200)
-        self.cep = Endpoint(rand=_rand(3), dedup_bytes=1200)
+        self.sep = Endpoint(server=osrv, rand=seq_rand(7), dedup_bytes=1200)
+        self.cep = Endpoint(rand=seq_rand(3), dedup_bytes=1200)
         self.oc = OSCOREClient(self.cep)
         if client_ctx is None:
             client_ctx = oscore.SecurityContext(MS, b"\xc1", b"\xd0")
@@ -110,7 +69,10 @@ class Net:
         self.client = Client(self.oc)
         self.wire = []
         self.record = True  # keep every datagram in self.wire
-        self.tamper = None
+
+    def seen(self, dst, data):
+        if self.record:
+            self.wire.append((dst, bytes(data)))
 
     def _obs(self, req):
         return m.response(m.CONTENT, ("n%d" % self.counter).encode())
@@ -126,30 +88,6 @@ class Net:
     def _later(self, req):
         self.pending.append(req)
         return SEPARATE
-
-    def _deliver(self, out, to):
-        queue = [(d, to) for d, _ in out]
-        while queue:
-            data, dst = queue.pop(0)
-            if self.tamper is not None:
-                data = self.tamper(dst, data)
-                if data is None:
-                    continue
-            if self.record:
-                self.wire.append((dst, bytes(data)))
-            if dst == "S":
-                queue.extend([(d, "C") for d, _ in self.sep.receive(data, "C", self.now)])
-            else:
-                queue.extend([(d, "S") for d, _ in self.cep.receive(data, "S", self.now)])
-
-    def flush(self):
-        self._deliver(self.cep.drain(), "S")
-        self._deliver(self.sep.drain(), "C")
-
-    def request(self, method, path, **kw):
-        ex = self.client.request("S", method, path, now=self.now, **kw)
-        self.flush()
-        return ex
 
     def to(self, dst):
         return [m.decode(d) for t, d in self.wire if t == dst]
