@@ -12,6 +12,7 @@ import time
 import pytest
 
 from hourglass import cli
+from procs import free_udp_port, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOURGLASS = os.path.join(ROOT, ".venv", "bin", "hourglass")
@@ -28,17 +29,9 @@ def run(capsys, *argv):
     return code, out.out, out.err
 
 
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
+    port = free_udp_port()
     proc = subprocess.Popen([MP, DEMO, "--port", str(port), "--interval", "150", "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -57,12 +50,7 @@ def server():
         s.close()
         yield "coap://127.0.0.1:%d" % port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 # ------------------------------------------------------------------ decode
@@ -202,7 +190,7 @@ def test_non_and_echo(capsys, server):
 
 
 def test_timeout_and_bad_uri(capsys):
-    port = _free_port()
+    port = free_udp_port()
     t0 = time.time()
     code, out, err = run(capsys, "coap", "get", "coap://127.0.0.1:%d/x" % port, "--timeout", "1.5")
     assert code == 1 and time.time() - t0 < 10

@@ -43,6 +43,7 @@ import time
 import pytest
 
 import coap_msg as m
+from procs import free_udp_port, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "firmware", "coap_demo.py")
@@ -56,14 +57,6 @@ PROBE_MS = 50
 PROBE_TIMEOUT_S = 1.0
 MAX_LOSS = 0.01
 HEAP_SLACK = 2048
-
-
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _sock():
@@ -313,19 +306,14 @@ def _run(flood, socks, port, probe, seconds, samples=None):
 def server():
     if not os.path.exists(UNIX_MP):
         pytest.skip("build/unix/micropython not built (make unix)")
-    port = _free_port()
+    port = free_udp_port()
     proc = subprocess.Popen([UNIX_MP, DEMO, "--host", "127.0.0.1", "--port", str(port), "--size",
                              "4096", "--debug-heap", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         yield port, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def test_bounded_flood(server, record_property):

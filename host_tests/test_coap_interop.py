@@ -29,18 +29,11 @@ from coap_msg import CHANGED, CONTENT, GET, POST, PUT  # noqa: E402
 from coap_client import Client  # noqa: E402
 from coap_ep import Endpoint  # noqa: E402
 from coap_udp import AsyncClient, UDPTransport  # noqa: E402
+from procs import free_udp_port, stop_process
 
 
 def pattern(n, salt=0):
     return bytes(((i * 7) + (i >> 8) + salt) & 255 for i in range(n))
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _ready(port, timeout=20.0):
@@ -74,7 +67,7 @@ def demo(request):
     exe = request.param
     if not os.path.exists(exe):
         pytest.skip("%s not built (make unix)" % os.path.relpath(exe, ROOT))
-    port = free_port()
+    port = free_udp_port()
     proc = subprocess.Popen([exe, DEMO, "--port", str(port), "--interval", "200", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -84,12 +77,7 @@ def demo(request):
             pytest.fail("demo server did not start: %s" % err.decode(errors="replace")[-500:])
         yield port, exe
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 def run(coro, timeout=TIMEOUT):
@@ -361,7 +349,7 @@ class _ObsBig(_Clock):
 
 
 async def _with_aiocoap_server(test):
-    port = free_port()
+    port = free_udp_port()
     site = aio_resource.Site()
     site.add_resource(["hello"], _Hello())
     site.add_resource(["big"], _Big())
@@ -490,12 +478,7 @@ def test_ipv6_loopback():
             p = _coap_client("coap://[::1]:%d/hello" % port)
             assert p.stdout.strip() == b"Hello, hourglass!"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
 
 
 MP_CLIENT = r'''

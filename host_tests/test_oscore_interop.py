@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import textwrap
@@ -32,6 +31,7 @@ import pytest
 import coap_msg
 import oscore
 from hourglass import oscore_cmd
+from procs import free_udp_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "lib", "oscore", "oscore_demo.py")
@@ -54,14 +54,6 @@ def _micropython():
         if p and os.path.exists(p):
             return p
     pytest.skip("no MicroPython unix binary")
-
-
-def _free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Device:
@@ -245,7 +237,7 @@ def device(tmp_path):
     # relay shuffles them
     params, prov = _provision(tmp_path, name="dev", device_id=b"\xd1", peer_id=b"\xc1", window=128)
     creds = oscore_cmd.to_aiocoap(params, str(tmp_path / "aio"), "client", "coap://127.0.0.1*")
-    dev = Device(tmp_path, prov, _free_port())
+    dev = Device(tmp_path, prov, free_udp_port())
     dev.start()
     yield dev, params, creds
     dev.stop()
@@ -385,7 +377,7 @@ def test_outer_block2_aiocoap_and_our_client(tmp_path):
     mine = dict(p2, name="cli", device_id=p2["peer_id"], peer_id=p2["device_id"])
     cprov = tmp_path / "cli.json"
     oscore_cmd._write(str(cprov), mine, private=True)
-    dev = Device(tmp_path, [prov, prov2], _free_port(), extra=["--outer-szx", "5"])
+    dev = Device(tmp_path, [prov, prov2], free_udp_port(), extra=["--outer-szx", "5"])
     dev.start()
     big = bytes(range(256)) * 16
 
@@ -488,7 +480,7 @@ def test_our_client_to_aiocoap_server(tmp_path):
     creds = oscore_cmd.to_aiocoap(params, str(tmp_path / "aio"), "server")
     script = tmp_path / "aiocoap_server.py"
     script.write_text(AIOCOAP_SERVER)
-    port = _free_port()
+    port = free_udp_port()
     srv = subprocess.Popen([sys.executable, str(script), creds, str(port)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
