@@ -490,7 +490,16 @@ class Message:
         return off
 
 
-def _stable_sort(opts):
+def sorted_opts(opts):
+    """opts ordered by option number, repeatable options keeping their order
+    (the list itself when it is already in order)."""
+    prev = 0
+    for n, _ in opts:
+        if n < prev:
+            break
+        prev = n
+    else:
+        return opts
     out = []
     for item in opts:
         i = len(out)
@@ -508,7 +517,7 @@ def encode_opts_into(buf, off, opts):
     for num, v in opts:
         d = num - prev
         if d < 0:
-            return encode_opts_into(buf, start, _stable_sort(opts))
+            return encode_opts_into(buf, start, sorted_opts(opts))
         prev = num
         ln = len(v)
         if d < 13 and ln < 13:

@@ -101,6 +101,7 @@ from coap_msg import (
     Message,
     decode_options,
     encode_opts_into,
+    sorted_opts,
     uint_encode,
 )
 
@@ -330,21 +331,6 @@ def _opts_len(opts):
         n += 0 if ln < 13 else 1 if ln < 269 else 2
         prev = num
     return n
-
-
-def _sorted(opts):
-    prev = 0
-    for n, _ in opts:
-        if n < prev:
-            out = []
-            for item in opts:
-                i = len(out)
-                while i and out[i - 1][0] > item[0]:
-                    i -= 1
-                out.insert(i, item)
-            return out
-        prev = n
-    return opts
 
 
 def _parse_inner(pt):
@@ -644,7 +630,7 @@ def _plaintext(code, inner, payload):
     pl = len(payload) if payload else 0
     buf = bytearray(n + (1 + pl if pl else 0))
     buf[0] = code
-    off = encode_opts_into(buf, 1, _sorted(inner)) if inner else 1
+    off = encode_opts_into(buf, 1, inner) if inner else 1
     if pl:
         buf[off] = 0xFF
         buf[off + 1 :] = payload
@@ -653,7 +639,7 @@ def _plaintext(code, inner, payload):
 
 def _outer_msg(msg, code, outer, optval, ciphertext):
     outer.append((OSCORE, optval))
-    m = Message(msg.mtype, code, msg.mid, msg.token, _sorted(outer), ciphertext)
+    m = Message(msg.mtype, code, msg.mid, msg.token, sorted_opts(outer), ciphertext)
     m.peer = msg.peer
     return m
 
@@ -694,7 +680,7 @@ def _plain_msg(msg, code, inner, payload, outer_src):
     opts = inner
     extra = [(n, v) for n, v in outer_src if n != OSCORE and n in _OUTER]
     if extra:
-        opts = _sorted(inner + extra)
+        opts = sorted_opts(inner + extra)
     m = Message(msg.mtype, code, msg.mid, msg.token, opts, payload)
     m.peer = msg.peer
     return m
