@@ -68,6 +68,8 @@ SUIT_ERR_DIGEST_MISMATCH = const(-7)
 SUIT_ERR_POLICY_FORBIDDEN = const(-8)
 SUIT_ERR_NO_MEM = const(-9)
 SUIT_ERR_VERSION = const(-10)
+SUIT_ERR_FETCH = const(-11)  # a payload could not be fetched (ours)
+SUIT_ERR_ABORT = const(-12)  # condition-abort, or a failed directive (ours)
 
 # Bounds
 MAX_AUTH_BLOCKS = const(4)
