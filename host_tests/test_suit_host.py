@@ -3,6 +3,7 @@
 # helper that made our HSS-LMS and HMAC vectors from example 0's manifest.
 import json
 import os
+import re
 
 import cbor
 import cose
@@ -126,6 +127,63 @@ def test_inspect(i, capsys):
     j = json.loads(capsys.readouterr().out)
     assert j["manifest"]["manifest-sequence-number"] == seq
     assert ["00"] in j["manifest"]["common"]["components"]
+
+
+_ANNOTATION = re.compile(r"/ ([a-z][a-z0-9:-]*) /\s*(-?\d+)")
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_inspect_diag_names_like_the_draft(i, capsys):
+    # every "/ name / number" the draft's own diag shows (envelope, manifest,
+    # common, commands, parameters, digests, COSE headers) appears in ours
+    vec = json.load(open(os.path.join(VEC, "example%d.json" % i)))
+    want = set(_ANNOTATION.findall(vec["diag"]))
+    assert len(want) > 10
+    for e in vec["envelopes"]:
+        if "_unsigned" in e["file"]:
+            continue  # the draft's diag shows the signature's alg header
+        assert cli.main(["suit", "inspect", "--diag", os.path.join(VEC, e["file"])]) == 0
+        out = capsys.readouterr().out
+        missing = want - set(_ANNOTATION.findall(out))
+        assert not missing, (e["file"], sorted(missing))
+
+
+def test_inspect_diag_recursion_policy_text(capsys):
+    assert cli.main(["suit", "inspect", os.path.join(VEC, "example3_signed.suit")]) == 0
+    out = capsys.readouterr().out
+    # try-each alternatives are expanded, each with its own commands
+    assert out.count("/ condition-component-slot / 5, 5 / record-on-success sysinfo-on-success /") == 4
+    assert "/ directive-fetch / 21, 2 / record-on-failure /" in out
+    assert cli.main(["suit", "inspect", os.path.join(VEC, "example2_signed.suit")]) == 0
+    out = capsys.readouterr().out
+    # severed members in the manifest are digests; the members are decoded
+    assert '/ vendor-domain / 3: "arm.com"' in out and "/ manifest-description / 1:" in out
+    assert "/ install / 20: [" in out and "/ install / 20: << [" in out
+    assert cli.main(["suit", "inspect", os.path.join(VEC, "hg_create_enc.suit")]) == 0
+    out = capsys.readouterr().out
+    assert '/ integrated-payload / "#app": / 1029 bytes /' in out
+    assert '/ alg / 1: -65532 / "A256CTR" /' in out and '/ alg / 1: -5 / "A256KW" /' in out
+    assert "/ encryption-info / 19: << 96([" in out
+
+
+def test_inspect_json_sequences(capsys):
+    assert cli.main(["suit", "inspect", "--json", os.path.join(VEC, "example4_signed.suit")]) == 0
+    j = json.loads(capsys.readouterr().out)
+    load = j["manifest"]["load"]
+    assert load[0] == {"directive-set-component-index": 2}
+    assert load[1]["directive-override-parameters"]["source-component"] == 0
+    assert load[1]["directive-override-parameters"]["image-digest"]["algorithm-id"] == -16
+    assert {"directive-copy": 2} in load
+    assert cli.main(["suit", "inspect", "--json", os.path.join(VEC, "example2_signed.suit")]) == 0
+    j = json.loads(capsys.readouterr().out)
+    inst = j["manifest"]["install"]
+    assert inst["severed-digest"]["algorithm-id"] == -16
+    assert inst["member"][1] == {"directive-fetch": 2}
+    assert j["manifest"]["text"]["member"]["en-US"]['["00"]']["vendor-domain"] == "arm.com"
+    assert cli.main(["suit", "inspect", "--json", os.path.join(VEC, "hg_create_lms.suit")]) == 0
+    j = json.loads(capsys.readouterr().out)
+    tries = [c["directive-try-each"] for c in j["manifest"]["common"]["shared-sequence"] if "directive-try-each" in c]
+    assert [alt[0]["directive-override-parameters"]["slot"] for alt in tries[0]] == [0, 1]
 
 
 def test_help(capsys):

@@ -22,9 +22,11 @@
 # of an update (payload-fetch, install, validate) and then exactly one of
 # commit_update(env, cids) or abort_update(); begin_boot(env) before the
 # commands of a boot (validate, load, invoke). During an update, slot(cid)
-# and digest(cid) refer to the staging slot of every component written so
-# far in this update and to the active slot of the others; during a boot,
-# to the active slot.
+# is the staging slot of cid (the one an install writes, never the running
+# one), so an A/B manifest's condition-component-slot picks the right
+# alternative; digest(cid) and reader(cid) refer to the staged content of
+# components written so far in this update and to the active content of the
+# others. During a boot, all three refer to the active slot.
 try:
     from micropython import const
 except ImportError:
