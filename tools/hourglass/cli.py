@@ -8,6 +8,7 @@ from . import cbor_cmd, coap_cmd, lms_cmd
 from . import bridge_cmd
 from . import oscore_cmd
 from . import suit_cmd
+from . import attest_cmd, eat_cmd
 
 # name -> (module with add_arguments(parser) and run(args) -> exit code, one-line help)
 COMMANDS = {
@@ -15,13 +16,14 @@ COMMANDS = {
     "bridge": (bridge_cmd, "relay CoAP/UDP to a device speaking CoAP over SLIP on a serial line or qemu"),
     "lms": (lms_cmd, "HSS/LMS hash-based signatures: keygen, sign, verify, inspect"),
     "coap": (coap_cmd, "CoAP: decode datagrams; get/put/post/delete/fetch/observe over UDP"),
-    "suit": (suit_cmd, "SUIT envelopes: inspect, verify (digest, COSE signature/MAC, severable members)"),
+    "suit": (suit_cmd, "SUIT envelopes: create (sign/MAC, encrypt), inspect, verify"),
     "oscore": (oscore_cmd, "OSCORE contexts: new-context, to-aiocoap (client/server credentials), device-record"),
+    "eat": (eat_cmd, "Entity Attestation Tokens (RFC 9711): verify (key, nonce, policy, LMS leaf log), inspect"),
+    "attest": (attest_cmd, "ask a device for an attestation token over OSCORE and verify it"),
 }
 
 EPILOG = """Exit codes: 0 success, 1 failure (invalid input or a failed check, reason on
-stderr), 2 usage error. More subcommands (lms, coap, suit, eat, device) arrive
-with their protocol issues; see README.md."""
+stderr), 2 usage error. See README.md."""
 
 
 def build_parser():
