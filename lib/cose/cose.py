@@ -101,6 +101,10 @@ def _is_bytes(x):
     return isinstance(x, (bytes, bytearray))
 
 
+def _is_buffer(x):
+    return isinstance(x, (bytes, bytearray, memoryview))
+
+
 def _is_int(x):
     return isinstance(x, int) and not isinstance(x, bool)
 
@@ -135,9 +139,9 @@ def _bstr(b):
     return _head(2, len(b)) + b
 
 
-def _loads(data):
+def _loads(data, zero_copy=False):
     try:
-        return cbor.loads(data)
+        return cbor.loads(data, zero_copy=zero_copy)
     except MemoryError:
         raise
     except (ValueError, TypeError, IndexError, KeyError, RuntimeError, OverflowError):
@@ -475,19 +479,43 @@ class COSEMessage:
         return default if v is None else v
 
 
-def decode(data, cose_type=None, cwt=False, understood=()):
+# cbor.loads' default max_depth: _owned never goes deeper than the decoder did
+_OWN_DEPTH = const(16)
+
+
+def _owned(v, depth):
+    # v with every memoryview inside replaced by bytes (zero-copy decode)
+    if isinstance(v, memoryview):
+        return bytes(v)
+    if isinstance(v, (list, dict, cbor.Tag)):
+        if depth <= 0:
+            raise COSEError("header too deep")
+        depth -= 1
+        if isinstance(v, list):
+            return [_owned(x, depth) for x in v]
+        if isinstance(v, dict):
+            return dict((k, _owned(v[k], depth)) for k in v)
+        return cbor.Tag(v.tag, _owned(v.value, depth))
+    return v
+
+
+def decode(data, cose_type=None, cwt=False, understood=(), zero_copy=False):
     """Decode a COSE_Sign1/Mac0/Encrypt0 without verifying it.
 
     Tagged input must carry a COSE tag (16, 17, 18) equal to cose_type when
     cose_type is given; untagged input needs cose_type. With cwt=True an
     outer CWT tag 61 around the tagged message is accepted. `understood`
     lists extra crit labels the caller processes itself.
+
+    zero_copy=True: .content and .tag_or_signature are memoryviews into
+    data (which must then stay unchanged while the message is in use), so a
+    large signature is not copied; header values are still owned bytes.
     """
-    if isinstance(data, memoryview):
+    if isinstance(data, memoryview) and not zero_copy:
         data = bytes(data)
-    if not _is_bytes(data):
+    if not _is_buffer(data):
         raise COSEError("message must be bytes")
-    obj = _loads(data)
+    obj = _loads(data, zero_copy)
     if cwt and isinstance(obj, cbor.Tag) and obj.tag == TAG_CWT:
         obj = obj.value
         if not isinstance(obj, cbor.Tag):
@@ -503,11 +531,18 @@ def decode(data, cose_type=None, cwt=False, understood=()):
         raise COSEError("untagged message needs a type")
     if not isinstance(obj, list) or len(obj) != _ARRAY_LEN[t]:
         raise COSEError("wrong array length")
-    prot, prot_bytes = _decode_protected(obj[0])
+    pb = obj[0]
     unprot = obj[1]
+    if zero_copy:
+        # headers are small and callers expect bytes there
+        if isinstance(pb, memoryview):
+            pb = bytes(pb)
+        unprot = _owned(unprot, _OWN_DEPTH)
+    prot, prot_bytes = _decode_protected(pb)
     _check_headers(prot, unprot, understood)
+    is_bstr = _is_buffer if zero_copy else _is_bytes
     content = obj[2]
-    if content is not None and not _is_bytes(content):
+    if content is not None and not is_bstr(content):
         raise COSEError("payload not bstr")
     if t == TAG_ENCRYPT0:
         if content is None:
@@ -515,7 +550,7 @@ def decode(data, cose_type=None, cwt=False, understood=()):
         last = None
     else:
         last = obj[3]
-        if not _is_bytes(last):
+        if not is_bstr(last):
             raise COSEError("tag or signature not bstr")
     return COSEMessage(t, prot, prot_bytes, unprot, content, last)
 

@@ -7,7 +7,7 @@
 # ---------------------------------------------------------- the interface
 # A storage holds named records of bytes. A name is a non-empty str without
 # "/" that does not end in ".tmp" or ".new" (FileStorage's temporary files);
-# anything else raises ValueError (check_name). Four methods:
+# anything else raises ValueError (check_name). Five methods:
 #
 #   read(name) -> bytes-like or None
 #       The value of the last completed write of `name`; None if there is
@@ -37,6 +37,13 @@
 #       everything written, under write()'s contract (and counts as one
 #       write for power-cut injection). Nothing is visible before commit();
 #       a writer dropped without commit() leaves the previous value.
+#   open_reader(name) -> reader or None
+#       A large record read sequentially in bounded RAM (a firmware slot
+#       hashed at boot): reader.size is the record's length, readinto(buf)
+#       fills buf from the current position and returns the count (0 at
+#       the end), close() releases it. The reader sees the value of the
+#       last completed write at the time it was opened. None if there is
+#       no record.
 # Records carry no integrity check of their own: the state code checks its
 # records (lms_state and oscore put a hash in each), which also refuses a
 # record edited or damaged outside this interface.
@@ -72,7 +79,8 @@
 # CountingStorage(inner=None): wraps a storage (default a MemoryStorage) and
 # counts what reaches it, for benches and tests: writes (completed write()s
 # and commits), bytes written, reads (read() and read_parts() calls) and
-# bytes read, in total and per name.
+# bytes read, in total and per name (an open_reader() counts as one read,
+# its bytes as they are read).
 try:
     from micropython import const
 except ImportError:
@@ -149,6 +157,10 @@ class MemoryStorage:
     def open_blob(self, name):
         return _MemBlob(self, check_name(name))
 
+    def open_reader(self, name):
+        blob = self.durable.get(check_name(name))
+        return None if blob is None else _MemReader(blob)
+
     def reboot(self):
         return MemoryStorage(data=self.durable)
 
@@ -166,6 +178,25 @@ class _MemBlob:
         self._st._count()
         self._st.durable[self._name] = self._buf
         self._buf = None
+
+
+class _MemReader:
+    def __init__(self, blob):
+        # a blob commit replaces the dict entry, never this object's bytes
+        self._mv = memoryview(blob)
+        self.size = len(blob)
+        self._pos = 0
+
+    def readinto(self, buf):
+        n = min(len(buf), self.size - self._pos)
+        if n > 0:
+            buf[:n] = self._mv[self._pos : self._pos + n]
+            self._pos += n
+            return n
+        return 0
+
+    def close(self):
+        self._mv = None
 
 
 # ---------------------------------------------------------------- files
@@ -228,6 +259,28 @@ class FileStorage:
 
     def open_blob(self, name):
         return _FileBlob(self._file(name))
+
+    def open_reader(self, name):
+        try:
+            fh = self._open(name)
+        except OSError:
+            return None
+        return _FileReader(fh)
+
+
+class _FileReader:
+    def __init__(self, fh):
+        self._fh = fh
+        fh.seek(0, 2)
+        self.size = fh.tell()
+        fh.seek(0)
+
+    def readinto(self, buf):
+        n = self._fh.readinto(buf)
+        return n or 0
+
+    def close(self):
+        self._fh.close()
 
 
 def _sync(fh):
@@ -317,6 +370,13 @@ class CountingStorage:
     def open_blob(self, name):
         return _CountingBlob(self, name, self.inner.open_blob(name))
 
+    def open_reader(self, name):
+        r = self.inner.open_reader(name)
+        if r is None:
+            return None
+        self.reads += 1  # one read per reader; its bytes as they arrive
+        return _CountingReader(self, r)
+
 
 class _CountingBlob:
     def __init__(self, st, name, inner):
@@ -332,3 +392,18 @@ class _CountingBlob:
     def commit(self):
         self._inner.commit()
         self._st._wrote(self._name, self._n)
+
+
+class _CountingReader:
+    def __init__(self, st, inner):
+        self._st = st
+        self._inner = inner
+        self.size = inner.size
+
+    def readinto(self, buf):
+        n = self._inner.readinto(buf)
+        self._st.read_bytes += n
+        return n
+
+    def close(self):
+        self._inner.close()

@@ -145,7 +145,8 @@ def check_digest(digest, data):
 
 
 class Envelope:
-    """A decoded SUIT_Envelope. Byte fields are zero-copy views into the input.
+    """A decoded SUIT_Envelope. Byte fields are zero-copy views into the input
+    (after authenticate(detach=True): owned copies, payloads excepted).
 
     tagged: input carried tag 107. manifest: the manifest bstr contents.
     digest_bytes: the encoded SUIT_Digest (signed by the auth blocks);
@@ -259,7 +260,9 @@ def _verify_blocks(env, verify_fns):
     payload = bytes(env.digest_bytes)
     for block in env.auth_blocks:
         try:
-            msg = cose.decode(bytes(block))
+            # zero-copy: the signature stays a view into the envelope (an
+            # HSS signature is ~5 KB; no copies of it on the heap)
+            msg = cose.decode(block, zero_copy=True)
         except ValueError:
             raise _invalid("bad COSE block")
         if msg.type == cose.TAG_ENCRYPT0 or msg.content is not None:
@@ -276,19 +279,36 @@ def _verify_blocks(env, verify_fns):
 # ------------------------------------------------------------ authenticate
 
 
-def authenticate(envelope, verify_fns):
+def authenticate(envelope, verify_fns, detach=False):
     """Authenticate an Envelope (or envelope bytes) and decode the manifest's
     top level. verify_fns: callables fn(cose_msg, detached_payload) that
     return True after verifying a block they handle, False for blocks they do
     not handle, and raise ValueError when verification fails (see
-    sign1_verifier, mac0_verifier). Returns the Envelope."""
+    sign1_verifier, mac0_verifier). Returns the Envelope.
+
+    detach=True: the manifest and severable members are copied out of the
+    envelope buffer (they are small) and the authentication blocks dropped
+    once verified, so the Envelope no longer refers to that buffer unless
+    it has integrated payloads: the caller can then let the envelope bytes
+    go (with HSS-LMS most of them are the ~5 KB signature) before the
+    update runs."""
     env = envelope
     if not isinstance(env, Envelope):
         env = decode_envelope(envelope)
     env.authenticated = False
+    if detach:
+        # copied before the checks: what is verified is what is kept
+        env.manifest = bytes(env.manifest)
+        env.digest_bytes = bytes(env.digest_bytes)
+        env.digest = [env.digest[0], bytes(env.digest[1])]
+        sev = env.severable
+        for k in list(sev):
+            sev[k] = bytes(sev[k])
     # 1. digest of the manifest, 2. signature/MAC over the digest
     check_digest(env.digest, env.manifest)
     _verify_blocks(env, verify_fns)
+    if detach:
+        env.auth_blocks = []  # verified, and views into the buffer
     # 3. only now interpret the manifest
     m = _loads(env.manifest, _MAN_DEPTH, _MAN_ITEMS)
     if not isinstance(m, dict):

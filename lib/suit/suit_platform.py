@@ -88,6 +88,11 @@ class Platform:
         top), or None for a component without slots."""
         return None
 
+    def capacity(self, cid):
+        """Most bytes `cid` can hold (int), or None: bounds fetch/copy when
+        a manifest gives no image-size."""
+        return None
+
     def open_writer(self, cid, limit):
         """A Writer into the staging slot of `cid` (truncated), accepting at
         most `limit` bytes. Only valid during an update."""
