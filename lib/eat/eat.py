@@ -37,9 +37,25 @@ except ImportError:
         return x
 
 
+import gc
+import sys
+
 import cbor
 import cose
 import hgcrypto
+
+_MP = sys.implementation.name == "micropython"
+
+
+def _gc():
+    # MicroPython, before a token-sized allocation or a long-lived object:
+    # garbage left by earlier work (a tree walk, a request, the last token)
+    # otherwise pushes new objects up between free blocks, and a 64 KiB
+    # board then has no hole the size of a token (2.8 KB for H5/W4, 5.6 KB
+    # for the default key) although enough memory is free. CPython: no-op.
+    if _MP:
+        gc.collect()
+
 
 # ---------------------------------------------------------------- numbers
 TAG_CWT = const(61)
@@ -412,11 +428,14 @@ def provision(storage, rand=None, mode="lms", eui=None, mac_alg=ALG_HMAC_256_256
             signer = lms_state.generate(storage, seed=bytes(rand(m0)), I=bytes(rand(16)), **kw)
         except lms.LMSError as e:
             raise EATError(EAT_ERR_STATE, "LMS key: " + str(e))
+        pub = signer.public_key
+        signer = None
+        _gc()  # the tree walk's garbage, before anything lasting
         # identity last: a cut before this leaves "not provisioned", never
         # an identity without its key
         storage.write(_ID_RECORD, _id_record(ueid, ALG_HSS_LMS, None))
         return {"ueid": ueid, "alg": ALG_HSS_LMS,
-                "cose_key": lms.encode_cose_key(signer.public_key, kid=ueid)}
+                "cose_key": lms.encode_cose_key(pub, kid=ueid)}
     if mode != "mac":
         raise EATError(EAT_ERR_UNSUPPORTED, "mode must be lms or mac")
     if mac_alg not in (ALG_HMAC_256_64, ALG_HMAC_256_256):
@@ -435,6 +454,7 @@ def load_signer(storage, identity):
         return identity["mac_key"]
     import lms_state
 
+    _gc()  # the signer lives long: low in the heap, not between garbage
     try:
         return lms_state.load(storage)
     except ValueError as e:
@@ -528,6 +548,7 @@ class Attester:
 
     def attest(self, nonce):
         """The token (bytearray) for nonce: 61(18([...])) or 61(17([...]))."""
+        _gc()
         payload = cbor.dumps(self.claims(nonce))
         if self.alg != ALG_HSS_LMS:
             return bytearray(cose.cwt_wrap(cose.mac0_create(
@@ -551,6 +572,7 @@ class Attester:
                 + _head(2, len(payload)))
         sh = _head(2, n)
         off = len(head) + len(payload) + len(sh)
+        _gc()  # the claims are garbage now: room for the token
         buf = bytearray(off + n)
         buf[0:len(head)] = head
         buf[len(head):len(head) + len(payload)] = payload
@@ -596,11 +618,15 @@ class Token:
 def _decode_cose(data):
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise EATError(EAT_ERR_MALFORMED, "token must be bytes")
-    data = bytes(data)
+    # the size bound comes before any copy of attacker input
     if len(data) > MAX_TOKEN:
         raise EATError(EAT_ERR_MALFORMED, "token too large")
+    if type(data) is not bytes:
+        data = bytes(data)
     try:
-        obj, end = cbor.decode_from(data, 0, max_depth=4, max_items=16)
+        # structure check only: zero_copy keeps the signature and payload
+        # as views instead of a second copy of the token
+        obj, end = cbor.decode_from(data, 0, zero_copy=True, max_depth=4, max_items=16)
     except ValueError:
         raise EATError(EAT_ERR_MALFORMED, "malformed CBOR")
     if end != len(data):
@@ -652,6 +678,7 @@ def verify(data, key, nonce):
     `nonce`. Returns the Token; EATError with the reason otherwise."""
     nonce = check_nonce(nonce)
     key = _as_key(key)
+    _gc()  # as in attest(): decoding needs about the token's size again
     msg = _decode_cose(data)
     alg = msg.alg
     if msg.type == cose.TAG_SIGN1 and alg == ALG_HSS_LMS:

@@ -10,7 +10,7 @@
 # Response: 2.05 Content, Content-Format 263 (application/eat+cwt, RFC 9782)
 # and an ETag; 4.00 for a bad nonce, 4.15 for another Content-Format (the
 # Server checks ct_in), 4.06 for an Accept other than 263, 5.03 when the
-# attester cannot sign (key exhausted, storage error).
+# attester cannot sign (key exhausted, storage error, out of memory).
 #
 # Block-wise: an HSS-LMS token (~2.4-5 KB) is larger than one block, and
 # coap_server runs the handler again for every Block2 request, whose POST
@@ -116,6 +116,10 @@ class AttestResource:
         except (ValueError, OSError):
             # LMSError (key exhausted, self-check), storage errors: no token
             raise CoAPResponseError(SERVICE_UNAVAILABLE, "cannot attest")
+        except MemoryError:
+            # a small board's heap is busy (the token needs one 2.8-5.6 KB
+            # block): a client may retry later, as for the errors above
+            raise CoAPResponseError(SERVICE_UNAVAILABLE, "out of memory")
         self.tokens += 1
         self._n = (self._n + 1) & 0xFFFFFFFF
         if e is not None:
