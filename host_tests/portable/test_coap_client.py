@@ -4,6 +4,7 @@ import coap_msg as m
 from coap_client import Client, parse_uri
 from coap_ep import Endpoint
 from coap_server import M_GET, M_POST, Server
+from coaptest import Check
 from hgtest import raises
 from test_coap_endpoint import Net, seq_rand
 
@@ -225,3 +226,98 @@ def test_size2_wrong_in_either_direction():
         state["size2"] = wrong
         ex = net.request(m.GET, "b")
         assert ex.done and ex.error is None and bytes(ex.response.payload) == body, wrong
+
+
+def test_observe_registered_under_echo_retry_token():
+    # RFC 9175: the first registration gets 4.01 + Echo, the retry (a fresh
+    # token) is the one the server files; notifications on it are ours
+    srv = Server()
+    state = {"n": 0}
+    srv.add("o", lambda req: m.response(m.CONTENT, ("v%d" % state["n"]).encode()),
+            observable=True, fresh=True)
+    net = Net(srv)
+    ex = net.request(m.GET, "o", observe=True)
+    regs = net.sent_to("S")
+    assert [r.code for r in net.sent_to("C")] == [m.UNAUTHORIZED, m.CONTENT]
+    assert len(regs) == 2 and regs[1].opt(m.ECHO) is not None and regs[0].token != regs[1].token
+    assert ex.observing and ex.token == bytes(regs[1].token) and srv.observers("o") == 1
+    assert list(net.client._tokens) == [ex.token]  # the challenged token is forgotten
+    for i in range(1, 3):
+        state["n"] = i
+        assert srv.notify("o", net.now) == 1
+        net.flush()
+    assert [bytes(x.payload) for x in ex.notifications] == [b"v0", b"v1", b"v2"]
+    assert all(x.mtype != m.RST for x in net.sent_to("S")) and srv.observers("o") == 1
+    # the deregistration is checked for freshness too: after the Echo value
+    # expired (10 s) it is challenged and sent again, on the same token
+    net.now += 11000
+    n = len(net.log)
+    net.client.cancel(ex, net.now)
+    net.flush()
+    deregs = [x for d, x in net.log[n:] if d == "S"]
+    assert [x.code for d, x in net.log[n:] if d == "C"] == [m.UNAUTHORIZED, m.CONTENT]
+    assert [x.token for x in deregs] == [regs[1].token] * 2
+    assert [x.opt_uint(m.OBSERVE) for x in deregs] == [1, 1]
+    assert deregs[0].opt(m.ECHO) == regs[1].opt(m.ECHO) != deregs[1].opt(m.ECHO)
+    assert ex.done and ex.error is None and srv.observers("o") == 0 and not net.client._tokens
+
+
+def _changing_server(state, body_len=2500):
+    srv = Server(block_szx=4)
+    state["reqs"] = []
+
+    def changing(req):
+        b2 = req.block2()
+        num = 0 if b2 is None else b2[0]
+        state["reqs"].append(num)
+        if num == 1 and state["bump"]:
+            state["v"] += 1
+            state["bump"] -= 1
+        v = bytes([state["v"]])
+        return m.response(m.CONTENT, v * body_len).add(m.ETAG, v)
+
+    srv.add("c", changing)
+    return srv
+
+
+def test_etag_change_with_sink_ends_without_restart():
+    # a sink cannot be rewound: a changed representation ends the exchange
+    # instead of feeding the sink from block 0 again
+    state = {"v": 0, "bump": 1}
+    net = Net(_changing_server(state), szx=4)
+    chk = Check(b"\x00" * 2500)
+    ex = net.request(m.GET, "c", sink=chk)
+    assert ex.done and ex.error == "representation changed during transfer"
+    assert chk.n == 256 and chk.ok  # block 0 only: nothing of the new representation
+    assert state["reqs"] == [0, 1]  # no restart at block 0
+    # without a sink the body is in memory and the restart stays
+    state["bump"] = 1
+    state["v"] = 0
+    ex = net.request(m.GET, "c")
+    assert ex.done and ex.error is None and ex.response.payload == b"\x01" * 2500
+    assert state["reqs"] == [0, 1, 0, 1, 0] + list(range(1, 10))
+
+
+def test_echo_in_the_middle_of_block2_asks_for_that_block_again():
+    # a 4.01 + Echo on a Block2 continuation (server rebooted mid-download):
+    # the same block again with the Echo, not the whole body from block 0
+    srv = Server(block_szx=4)
+    body = bytes(range(256)) * 3
+    seen = []
+
+    def h(req):
+        b2 = req.block2()
+        num = 0 if b2 is None else b2[0]
+        echo = req.opt(m.ECHO)
+        seen.append((num, None if echo is None else bytes(echo)))
+        if num == 1 and echo is None:
+            return m.response(m.UNAUTHORIZED).add(m.ECHO, b"\xe1\xe2")
+        return m.response(m.CONTENT, body)
+
+    srv.add("b", h)
+    net = Net(srv, szx=4)
+    chk = Check(body)
+    ex = net.request(m.GET, "b", sink=chk)
+    assert ex.done and ex.error is None, ex.error
+    assert chk.n == len(body) and chk.ok
+    assert seen == [(0, None), (1, None), (1, b"\xe1\xe2"), (2, b"\xe1\xe2")]

@@ -11,13 +11,19 @@
 # Every request uses a fresh random token; block continuations too (RFC
 # 9175 section 4). A Block2 body is assembled up to max_body bytes into a
 # bytearray preallocated from Size2 (or streamed to `sink.write(chunk)`);
-# an ETag change in the middle restarts the download once. A request body
-# over one block goes block-wise with Size1 and follows the server's
-# smaller block size. A 4.01 carrying Echo is retried (at most twice) with
-# that Echo value. Observe: notifications are ordered per RFC 7641 3.4; a
+# an ETag change in the middle restarts the download once - with a sink it
+# ends the exchange ("representation changed during transfer"): what the
+# sink was given cannot be taken back. A request body over one block goes
+# block-wise with Size1 and follows the server's smaller block size. A 4.01
+# carrying Echo is retried (at most twice) with that Echo value: the
+# request from its start, or in the middle of a Block2 body just the block
+# asked for. Observe: an Echo retry of a registration has a fresh token too,
+# and the server files the observation under it, so that is the token
+# notifications are taken on; notifications are ordered per RFC 7641 3.4; a
 # block-wise notification's remaining blocks are fetched with plain GETs;
-# cancel() deregisters with GET Observe=1 (or forgets the token, so the
-# next notification is answered with RST).
+# cancel() deregisters with GET Observe=1 on the registration's token (Echo
+# retries included), or forgets the token, so the next notification is
+# answered with RST.
 #
 # Events: callback(ex, kind) with kind "progress" (ex.sent/ex.received,
 # ex.total), "notify" (ex.notifications[-1]) or "done".
@@ -177,11 +183,10 @@ class Client:
         a pending request."""
         if ex.observing and proactive:
             ex.observing = False
-            m = self._build(ex, None)
-            m.add(OBSERVE, 1)
             ex._mode = _M_DEREG
+            ex._echo_tries = 0  # a request of its own: its own Echo retries
             ex._deadline = tadd(now, ex._timeout)
-            self._transmit(ex, m, now, ex._obs_token)
+            self._send_dereg(ex, ex._echo, now)
             return
         self._end(ex, now, "cancelled" if not ex.done else ex.error)
 
@@ -217,10 +222,17 @@ class Client:
             ex._b1_end = end
         else:
             m.payload = pl
-        if ex.observe and not ex._b1:
+        reg = ex.observe and not ex._b1
+        if reg:
             m.add(OBSERVE, 0)
         ex._mode = _M_MAIN
-        self._transmit(ex, m, now, None)
+        self._transmit(ex, m, now, None, reg)
+
+    def _send_dereg(self, ex, echo, now):
+        # on the registration's token: that is how the server knows it
+        m = self._build(ex, echo)
+        m.add(OBSERVE, 1)
+        self._transmit(ex, m, now, ex._obs_token)
 
     def _send_block2(self, ex, num, szx, now):
         m = self._build(ex, ex._echo)
@@ -229,18 +241,27 @@ class Client:
         m.add(BLOCK2, (num << 4) | szx)
         self._transmit(ex, m, now, None)
 
-    def _transmit(self, ex, m, now, token):
+    def _transmit(self, ex, m, now, token, reg=False):
+        """Send m for ex on `token` (None: a fresh one); reg: m is an Observe
+        registration, so notifications will come on its token."""
         if token is None:
             token = self._new_token()
+        tokens = self._tokens
         old = ex.token
         if old is not None and old != token and old != ex._obs_token:
-            self._tokens.pop(old, None)
+            tokens.pop(old, None)
+        if reg:
+            # A registration repeated with a fresh token (the Echo retry,
+            # RFC 9175) replaces the one before: the server files the one it
+            # accepts, under that token; a challenged one was never filed.
+            prev = ex._obs_token
+            if prev is not None and prev != token and tokens.get(prev) is ex:
+                del tokens[prev]
+            ex._obs_token = token
         ex.token = token
         m.token = token
-        self._tokens[token] = ex
+        tokens[token] = ex
         ex._waiting = True
-        if ex.observe and ex._mode == _M_MAIN and ex._obs_token is None and not ex._b1:
-            ex._obs_token = token
         peer = ex.peer
         busy = self._busy.get(peer)
         if busy is not None and busy is not ex:
@@ -315,17 +336,26 @@ class Client:
         ex._waiting = False
         code = msg.code
         mode = ex._mode
-        if mode == _M_DEREG:
-            self._end(ex, now, None)
-            return
         if code == UNAUTHORIZED and ex._echo_tries < 2:
             echo = msg.opt(ECHO)
             if echo is not None:
                 ex._echo = bytes(echo)
                 ex._echo_tries += 1
+                if mode == _M_DEREG:
+                    # a `fresh` resource checks the deregistration too
+                    self._send_dereg(ex, ex._echo, now)
+                    return
+                if ex._b2first is not None:
+                    # in the middle of a Block2 body: that block again, with
+                    # the Echo (a sink cannot take the body from 0 again)
+                    self._send_block2(ex, ex.received >> (ex._szx2 + 4), ex._szx2, now)
+                    return
                 ex.sent = 0
                 self._send_main(ex, 0, now)
                 return
+        if mode == _M_DEREG:
+            self._end(ex, now, None)
+            return
         if mode == _M_MAIN and ex._b1:
             b1 = msg.block1()
             if code == CONTINUE:
@@ -383,7 +413,7 @@ class Client:
         etag = msg.opt(ETAG)
         etag = None if etag is None else bytes(etag)
         off = num << (szx + 4)
-        if ex._b2first is None or num == 0:
+        if ex._b2first is None or (num == 0 and ex.sink is None):
             if num != 0:
                 self._end(ex, now, "Block2 did not start at 0")
                 return False
@@ -399,7 +429,8 @@ class Client:
             if ex._mode != _M_NFETCH:
                 ex.total = ex.size2 or 0
         elif etag != ex._b2etag:
-            if ex._b2restart:
+            # with a sink the blocks so far are gone: it cannot be rewound
+            if ex._b2restart or ex.sink is not None:
                 self._end(ex, now, "representation changed during transfer")
                 return False
             ex._b2restart = True
