@@ -9,6 +9,7 @@ from . import bridge_cmd
 from . import oscore_cmd
 from . import suit_cmd
 from . import attest_cmd, eat_cmd
+from . import device_cmd
 
 # name -> (module with add_arguments(parser) and run(args) -> exit code, one-line help)
 COMMANDS = {
@@ -20,6 +21,7 @@ COMMANDS = {
     "oscore": (oscore_cmd, "OSCORE contexts: new-context, to-aiocoap (client/server credentials), device-record"),
     "eat": (eat_cmd, "Entity Attestation Tokens (RFC 9711): verify (key, nonce, policy, LMS leaf log), inspect"),
     "attest": (attest_cmd, "ask a device for an attestation token over OSCORE and verify it"),
+    "device": (device_cmd, "devices: provision, status, update (SUIT), attest, run the virtual device, flash/deploy boards"),
 }
 
 EPILOG = """Exit codes: 0 success, 1 failure (invalid input or a failed check, reason on
