@@ -31,20 +31,23 @@ CMODULE_SOURCES := $(shell find $(CMODULES) -type f 2>/dev/null)
 PORTABLE_TESTS := $(shell find $(ROOT)/host_tests/portable $(ROOT)/host_tests/vectors -type f 2>/dev/null)
 
 .PHONY: help bootstrap venv sources unix qemu qemu-test natmod mpy firmware test test-host \
-	test-mp test-natmod test-unix test-qemu test-lms-c fuzz run bench clean distclean
+	test-mp test-natmod test-unix test-qemu test-lms-c fuzz fuzz-c soak run bench clean distclean
 
 help:
 	@echo "hourglass make targets"
 	@echo "  make run            the main job (virtual device on the unix port; see README)"
+	@echo "  make device         the virtual device in the foreground (PORT=5683 STATE=build/device; provisions it first)"
 	@echo "  make test           every test tier: CPython, PyPI micropython (pure, + x64 natmods), make-unix binary, qemu Cortex-M4"
 	@echo "  make unix           unix port + our C modules + frozen lib/   -> build/unix/micropython"
 	@echo "  make qemu           Cortex-M4F mps2-an386 image, 64 KiB RAM   -> build/qemu_an386/firmware.elf"
 	@echo "  make natmod ARCH=x64|armv7emsp   C modules as dynamic native modules -> build/natmod/ARCH/"
 	@echo "  make mpy            lib/ compiled to .mpy for boards on stock firmware -> build/mpy/"
 	@echo "  make firmware BOARD=esp32|nrf52840dk   real port builds (needs ESP-IDF / nrfx)"
-	@echo "  make bench          benchmark figures: CBOR vs cbor2, LMS vs pyhsslms and the SHA-256 bound,"
-	@echo "                      CoAP vs aiocoap and libcoap, OSCORE vs aiocoap (heap on the Cortex-M4 image)"
-	@echo "  make fuzz           the hypothesis fuzz/property tests, FUZZ_SCALE (50) times longer than in make test"
+	@echo "  make bench          every benchmark beside its anchor -> BENCHMARKS.md, build/bench/results.json,"
+	@echo "                      docs/bench/*.png (BENCH=\"coap lms\" runs only those, BENCH_QUICK=1 shorter runs)"
+	@echo "  make soak           power cuts: SIGKILL the device during SUIT updates, OSCORE traffic, attestation (SOAK_TRIALS=200 each)"
+	@echo "  make fuzz           the hypothesis fuzz/property tests, FUZZ_SCALE (50) times longer than in make test,"
+	@echo "                      then libFuzzer+ASan/UBSan on the LMS C core for FUZZ_SECONDS (60; installs clang)"
 	@echo "  make bootstrap      Debian packages, .venv, MicroPython + mbedTLS sources (run implicitly)"
 	@echo "Variables: MPY_DIR=<micropython v1.25 checkout>, MBEDTLS_DIR=<mbedtls 3.x tree>, JOBS=N"
 
@@ -137,23 +140,59 @@ test-qemu: qemu-test
 
 # Longer fuzzing on demand: the same hypothesis fuzz/property tests as make
 # test, FUZZ_SCALE times the examples (make test runs them at scale 1).
+# Then libFuzzer + ASan/UBSan on the LMS C core for FUZZ_SECONDS (fuzz-c;
+# needs clang and libclang-rt-dev): inputs that fail land in
+# host_tests/corpus/lms-c/, which host_tests/test_fuzz_regressions.py replays.
 FUZZ_SCALE ?= 50
+FUZZ_SECONDS ?= 60
 fuzz: venv
 	HG_FUZZ_SCALE=$(FUZZ_SCALE) $(PY) -m pytest -q host_tests/test_cbor_props.py \
 		host_tests/test_cose_props.py host_tests/test_crypto_oracle.py host_tests/test_lms_native.py \
-		host_tests/test_coap_fuzz.py host_tests/test_oscore_props.py
+		host_tests/test_coap_fuzz.py host_tests/test_oscore_props.py host_tests/test_crypto_buffers_oracle.py \
+		host_tests/test_suit_host.py host_tests/test_suit_processor_props.py host_tests/test_eat_props.py
+	@$(MAKE) --no-print-directory fuzz-c
+
+fuzz-c: venv
+	@$(ROOT)/tools/bootstrap.sh fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(ROOT)/tools/fuzz/run_c_fuzz.sh
 
 # ---------------------------------------------------------------- main job
+# The story in numbered steps (tools/run_demo.py): provision a fresh virtual
+# device in build/run/, OSCORE, Observe, EAT, a SUIT update with its trial
+# boot, a refused replay; exit 0 only if every step passed.
 run: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN)
-	@$(ROOT)/tools/run_device.sh
+	@$(ROOT)/tools/run_device.sh $(if $(BOARD),--board $(BOARD))
 
+# `make device`: the unix virtual device in the foreground on UDP PORT with its
+# state in STATE (provisioned first, as NAME in the hourglass inventory, when
+# STATE has no config.json); restarted whenever it exits with code 3.
+.PHONY: device
+device: PORT ?= 5683
+device: STATE ?= $(BUILD)/device
+device: NAME ?= dev
+device: bootstrap
+	@$(MAKE) --no-print-directory $(UNIX_BIN)
+	$(VENV)/bin/hourglass device run --state $(STATE) --name $(NAME) --coap-port $(PORT) --micropython $(UNIX_BIN)
+
+# Power cuts: SIGKILL the unix-port device at random instants (see the top of
+# tools/soak/soak.py for what is checked after every restart). make test
+# runs a few trials (host_tests/test_soak.py); SOAK_TRIALS per scenario here.
+SOAK_TRIALS ?= 200
+soak: bootstrap
+	@$(MAKE) --no-print-directory $(UNIX_BIN)
+	$(PY) $(ROOT)/tools/soak/soak.py suit --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
+	$(PY) $(ROOT)/tools/soak/soak.py oscore --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
+	$(PY) $(ROOT)/tools/soak/soak.py attest --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
+
+# Every bench listed in tools/bench/report.py (BENCHES; one not written yet
+# shows as "not run"), rows recorded in a fresh build/bench/results.jsonl,
+# then BENCHMARKS.md, build/bench/results.json and docs/bench/*.png.
+# BENCH="coap lms" runs only those; BENCH_QUICK=1 uses each bench's short settings.
 bench: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_BUILD)/firmware.elf
-	$(PY) $(ROOT)/tools/bench/run_cbor_bench.py --micropython $(UNIX_BIN)
-	$(PY) $(ROOT)/tools/bench/bench_lms.py
-	$(PY) $(ROOT)/tools/bench/bench_coap.py --micropython $(UNIX_BIN)
-	$(PY) $(ROOT)/tools/bench/bench_oscore.py --qemu-elf $(QEMU_BUILD)/firmware.elf
+	$(PY) $(ROOT)/tools/bench/report.py run --micropython $(UNIX_BIN) --qemu-elf $(QEMU_BUILD)/firmware.elf \
+		$(foreach b,$(BENCH),--only $(b)) $(if $(BENCH_QUICK),--quick)
 
 clean:
 	rm -rf $(UNIX_BUILD) $(QEMU_BUILD) $(QEMU_TEST_BUILD) $(BUILD)/qemu_test_frozen $(BUILD)/natmod $(BUILD)/mpy $(BUILD)/mpy-cross

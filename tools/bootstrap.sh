@@ -121,8 +121,10 @@ ensure_sources() {
 
 case "$what" in
     apt) ensure_apt ;;
+    # make fuzz only: clang with its libFuzzer runtime (large; not needed by make test)
+    fuzz) APT_PACKAGES="clang libclang-rt-dev"; ensure_apt ;;
     venv) ensure_venv ;;
     sources) ensure_sources ;;
     all) ensure_apt; ensure_venv; ensure_sources ;;
-    *) echo "usage: tools/bootstrap.sh [apt|venv|sources|all]" >&2; exit 2 ;;
+    *) echo "usage: tools/bootstrap.sh [apt|venv|sources|all|fuzz]" >&2; exit 2 ;;
 esac

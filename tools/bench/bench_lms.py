@@ -69,6 +69,8 @@ MP_PYPI = os.path.join(ROOT, ".venv", "bin", "micropython")
 MP_UNIX = os.path.join(ROOT, "build", "unix", "micropython")
 NATMOD_X64 = os.path.join(ROOT, "build", "natmod", "x64")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, HERE)
+from results import record  # noqa: E402  (rows for make bench / BENCHMARKS.md)
 
 u32 = struct.Struct(">I").pack
 
@@ -171,6 +173,7 @@ def bench_compressions(L, inputs):
         assert L.verify(pub, msg, sig) == 0
         n = out[tag] = L.compressions(True)
         line = "  %-28s %6d compressions" % (tag, n)
+        note = "exact count, fixed message"
         if sign is not None:
             counts = []
             for i in range(32):
@@ -181,7 +184,10 @@ def bench_compressions(L, inputs):
                 counts.append(L.compressions(True))
             line += "   (32 messages: min %d, mean %.0f, max %d)" % (
                 min(counts), sum(counts) / len(counts), max(counts))
+            note += "; 32 messages: min %d, mean %.0f, max %d" % (
+                min(counts), sum(counts) / len(counts), max(counts))
         print(line)
+        record("lms", "%s: SHA-256 compressions per verify" % tag, n, "compressions", note=note)
     print("  each chain step is exactly one compression: see expected_compressions() in"
           " host_tests/test_lms_native.py, asserted equal for every vector")
     return out
@@ -196,7 +202,16 @@ def _best(fn, n):
     return b
 
 
-def bench_speed(L, inputs, repeat):
+def _pyhsslms_name():
+    try:
+        from importlib.metadata import version
+
+        return "pyhsslms " + version("pyhsslms")
+    except Exception:
+        return "pyhsslms"
+
+
+def bench_speed(L, inputs, repeat, counts=None):
     """Prints section 2; returns {tag: best C verify time in s} (measured even
     without pyhsslms: section 5 needs it)."""
     section("2. verify time: C core (ctypes) vs pyhsslms, same inputs, same run")
@@ -210,12 +225,19 @@ def bench_speed(L, inputs, repeat):
         tc = out[tag] = _best(lambda: L.verify(pub, msg, sig), repeat * 5)
         if pyhsslms is None:
             print("  %-28s C %8.3f ms" % (tag, tc * 1e3))
+            record("lms", "%s verify" % tag, tc * 1e3, "ms", note="C core via ctypes; pyhsslms missing")
             continue
         pk = pyhsslms.HssPublicKey.deserialize(pub)
         assert pk.verify(msg, sig)
         tp = _best(lambda: pk.verify(msg, sig), repeat)
         print("  %-28s C %8.3f ms   pyhsslms %8.3f ms   pyhsslms/C = %5.1fx" % (
             tag, tc * 1e3, tp * 1e3, tp / tc))
+        record("lms", "%s verify" % tag, tc * 1e3, "ms", _pyhsslms_name(), tp * 1e3,
+               note="C core via ctypes, best of %d; ratio < 1: faster" % (repeat * 5))
+        n = (counts or {}).get(tag)
+        if n:
+            record("lms", "%s verify" % tag, tc * 1e9 / n, "ns/compression", _pyhsslms_name(),
+                   tp * 1e9 / n, note="verify time / the %d compressions of section 1" % n)
     return out
 
 
@@ -255,6 +277,9 @@ def bench_callgrind(inputs):
         ir_c = _callgrind_ir([exe, "compress", str(n)], "run_compress", OUT)
         print("  %-28s verify %10d Ir   %5d compressions %10d Ir   ratio %.3f   (%.0f Ir/compression)" % (
             tag, ir_v, n, ir_c, ir_v / ir_c, ir_c / n))
+        record("lms", "%s verify" % tag, ir_v, "Ir", "the same number of bare compressions", ir_c,
+               goal="ratio <= 1.10", runtime="valgrind callgrind, gcc -O2",
+               note="%d compressions, %.0f Ir each" % (n, ir_c / n))
 
 
 def _stack_worst(ci_files, roots):
@@ -334,12 +359,19 @@ def bench_m4():
     libc = sum(v for k, v in per_obj.items() if k not in ("lms.o", "lms_sha256.o", "entry.o"))
     print("  verify path text+rodata: %d bytes (lms.o %d + lms_sha256.o %d, SHA-256 included); "
           "libc memcpy/memset %d more" % (ours, per_obj.get("lms.o", 0), per_obj.get("lms_sha256.o", 0), libc))
+    m4 = "arm-none-eabi-gcc -Os -mcpu=cortex-m4 -mthumb"
+    record("sizes", "LMS C core, verify path linked (lms.o + lms_sha256.o, --gc-sections)", ours,
+           "B text+rodata", runtime=m4,
+           note="lms.o %d + lms_sha256.o %d; libc memcpy/memset %d more; build/bench_lms/m4"
+           % (per_obj.get("lms.o", 0), per_obj.get("lms_sha256.o", 0), libc))
     (worst, path), _size = _stack_worst(glob.glob(os.path.join(d, "*.ci")),
                                         ["lms_hss_verify", "lms_verify", "lms_hss_verify_init",
                                          "lms_hss_verify_final"])
     print("  worst stack (static frames along the deepest call path, libc calls not counted):"
           " %d bytes" % worst)
     print("    " + " -> ".join("%s(%d)" % (p, _size.get(p, 0)) for p in path))
+    record("sizes", "LMS C core, verify worst stack (static frames)", worst, "B", runtime=m4,
+           note=" -> ".join(path))
     print("  (lms_hss_verify includes its %d-byte context; streaming callers hold it themselves)"
           % _ctx_size_m4())
 
@@ -445,6 +477,9 @@ def bench_openssl(L, counts, ctimes, quick):
         net = max(tc - t_call, 0.0) / n
         print("  %-28s %6.3f ms %7d %10.1f %10.1f %11.2fx %9.2fx" % (
             tag, tc * 1e3, n, c * 1e9, net * 1e9, c / per_block, net / per_block))
+        record("lms", "%s verify" % tag, c * 1e9, "ns/compression", "OpenSSL SHA-256 block (bound)",
+               per_block * 1e9, note="net of the ctypes call: %.1f ns (%.2fx); %s" % (
+                   net * 1e9, net / per_block, impl))
 
 
 # ---------------------------------------------------------------- 6
@@ -524,6 +559,11 @@ def bench_mp_verify(inputs, counts, args):
             continue
         ratio = ("%9.2fx" % (us / base)) if base else "       n/a"
         n = counts.get(tag)
+        own = be.startswith("_lms")  # the anchor itself: no ratio
+        record("lms", "%s verify, %s" % (tag, be), us / 1e3, "ms",
+               "_lms in the same binary" if base and not own else None,
+               base / 1e3 if base and not own else None, runtime=desc,
+               note=("%.0f ns/compression" % (us * 1e3 / n)) if n else None)
         print("  %-*s  %-18s %-27s %10.3f %s %14s" % (w, desc, be, tag, us / 1e3, ratio,
                                                      ("%.0f" % (us * 1e3 / n)) if n else "-"))
     print("  ns/compression: verify time / the section-1 count of the same verify; vs _lms: the"
@@ -623,6 +663,18 @@ def _print_sign(desc, r, anchor):
         return "   (%.1fx the CPython time)" % (r[key] / anchor[key])
 
     mean = r["sign_total_us"] / r["n"]
+    an = "CPython (lms_host)" if anchor else None
+    record("lms", "HSS L=2 H10/W4 key generation", r["keygen_us"] / 1e6, "s", an,
+           anchor["keygen_us"] / 1e6 if anchor else None, runtime=desc)
+    record("lms", "HSS L=2 H10/W4 signature, steady state", 1e6 / mean, "signatures/s", an,
+           1e6 / (anchor["sign_total_us"] / anchor["n"]) if anchor else None, runtime=desc,
+           note="mean of %d signatures; ratio > 1: faster" % r["n"])
+    record("lms", "HSS L=2 H10/W4 bottom-tree rollover", r["rollover_us"] / 1e3, "ms", an,
+           anchor["rollover_us"] / 1e3 if anchor else None, runtime=desc,
+           note="%.0f x a steady signature" % (r["rollover_us"] / mean))
+    io = r["sign_io"]
+    record("lms", "storage writes per %d signatures" % r["n"], io["state_writes"] + io["blob_writes"],
+           "writes", runtime=desc, note="%d B written" % (io["state_bytes"] + io["blob_bytes"]))
     print("  -- %s" % desc)
     if r.get("error"):
         print("    ERROR: %s" % r["error"])
@@ -675,6 +727,11 @@ def _print_mp_heap(r, exe, snap, tmp):
     print("    signer in steady state: %d B after gc.collect() (%d B right after load());"
           " plus the caller's %d-byte signature buffer"
           % (r["signer_heap_bytes"], r["signer_heap_loaded_bytes"], r["sig_len"]))
+    where = _rel(exe) + " (64-bit)"
+    record("heap", "LMS signer (HSS L=2 H10/W4) held in steady state", r["signer_heap_bytes"], "B",
+           runtime=where, note="after gc.collect(); %d B right after load()" % r["signer_heap_loaded_bytes"])
+    record("heap", "LMS sign_into(): bytes allocated per signature", r["sign_alloc_bytes"], "B",
+           runtime=where, note="GC disabled around it: an upper bound on its peak")
     print("    one steady sign_into() allocates %d B in all (GC disabled around it; short-lived,"
           " mostly SHA-256 digests and slices: an upper bound on its peak)" % r["sign_alloc_bytes"])
     if snap is None:
@@ -692,6 +749,11 @@ def _print_mp_heap(r, exe, snap, tmp):
     for label, code in codes:
         kib = _min_heap(exe, snap, code, tmp)
         got.append("%s %s" % (label, ("%d KiB" % kib) if kib else "> 1 MiB"))
+    for (label, _c), g in zip(codes, got):
+        kib = g.rsplit(" ", 2)
+        if kib[-1] == "KiB":
+            record("heap", "LMS signer: smallest -X heapsize for '%s'" % label, int(kib[-2]), "KiB",
+                   runtime=where)
     print("    smallest -X heapsize that runs (1 KiB steps, frozen modules, fresh key copy each try):")
     print("      " + "; ".join(got))
     print("      (the first sign after load() reserves a chunk: it encodes and writes the state,"
@@ -785,6 +847,8 @@ def bench_malloc():
     print("  nm -u (undefined symbols) on the core's object files:")
     for r in rows:
         print(r)
+    record("lms", "C core allocator calls and symbols", len(calls) + bad, "count", goal="value == 0",
+           note="grep of core/*.[ch] and nm -u on %d object files" % len(objs))
     if not calls and not bad:
         print("  -> C core heap use: 0 bytes (no allocator call, no allocator symbol; all buffers are"
               " the caller's or on the stack, see section 4 for the stack)")
@@ -831,7 +895,7 @@ def main(argv=None):
         inputs[tag] = (pub, msg, sign(msg, 5), sign)
     inputs["HSS L=2 H10/W4 over H10/W4"] = _hss2_keys(L, msg)
     counts = bench_compressions(L, inputs)
-    ctimes = bench_speed(L, inputs, args.repeat)
+    ctimes = bench_speed(L, inputs, args.repeat, counts)
     if not args.skip_callgrind:
         bench_callgrind(inputs)
     if not args.skip_m4:

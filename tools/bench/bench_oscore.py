@@ -109,6 +109,8 @@ import time  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIB = os.path.join(ROOT, "lib")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from results import record  # noqa: E402  (rows for make bench / BENCHMARKS.md)
 for _p in ("coap", "hgcrypto", "cbor", "oscore", "hgstore"):
     sys.path.append(os.path.join(LIB, _p))
 
@@ -358,12 +360,21 @@ def main(argv=None):
     print("## OSCORE benchmark\n")
     if not args.skip_cpu:
         rows = cpu_figures(args.requests, mps)
-        aio = [r for r in rows if r[0].startswith("aiocoap")][0][1]
+        aio_row = [r for r in rows if r[0].startswith("aiocoap")][0]
+        aio, aio_label = aio_row[1], aio_row[0]
         print("Server CPU per request (utime+stime, %d sequential GETs on loopback):\n" % args.requests)
         print("| server | CPU us/request | wall us/request | vs aiocoap |")
         print("|---|---:|---:|---:|")
         for label, cpu, wall in rows:
             print("| %s | %.1f | %.1f | %.2f |" % (label, cpu, wall, cpu / aio if aio else 0))
+            if label.startswith("aiocoap"):
+                continue  # the anchor of the other rows
+            oscore_row = "(OSCORE GET)" in label
+            record("oscore", label, cpu, "us CPU/request",
+                   aio_label if oscore_row else None, aio if oscore_row else None,
+                   goal="ratio <= 1/3" if oscore_row else None,
+                   note="%d sequential GETs, loopback; wall %.1f us/request%s" % (
+                       args.requests, wall, "" if oscore_row else "; plain CoAP: the OSCORE overhead"))
         print()
     print("Heap allocated per protected GET (server side: verify, dispatch, protect, encode):\n")
     print("| runtime | bytes/request (median) | of which in AES-CCM | max |")
@@ -373,12 +384,17 @@ def main(argv=None):
             print("| %s | error: %s | | |" % (label, h["error"].replace("\n", " ")))
         else:
             print("| %s | %d | %d | %d |" % (label, h["heap_per_request"], h["heap_in_ccm"], h["heap_max"]))
+            record("heap", "OSCORE protected GET through the server core", h["heap_per_request"], "B",
+                   goal="value <= 2048", runtime=label,
+                   note="median; %d B in AES-CCM, max %d B" % (h["heap_in_ccm"], h["heap_max"]))
     print()
     print("Storage writes (sequence number reservations, Appendix B.1.1):\n")
     print("| what | writes |")
     print("|---|---:|")
     for label, w in storage_figures():
         print("| %s | %d |" % (label, w))
+        record("oscore", "storage writes, " + label, w, "writes",
+               note="sequence number reservations (RFC 8613 Appendix B.1.1)")
     return 0
 
 

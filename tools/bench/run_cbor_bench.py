@@ -17,6 +17,10 @@ _ROOT = os.path.dirname(os.path.dirname(_HERE))
 _LIB = os.path.join(_ROOT, "lib", "cbor")
 if _LIB not in sys.path:
     sys.path.insert(0, _LIB)  # so `import cbor` works from any cwd
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+from results import record  # noqa: E402
+
 _BENCH = os.path.join(_HERE, "bench_cbor.py")
 _DEFAULT_MP = os.path.join(_ROOT, ".venv", "bin", "micropython")
 
@@ -96,6 +100,32 @@ def table(results):
     return "\n".join(rows + notes)
 
 
+def record_rows(results):
+    """The table's figures as result rows (tools/bench/results.py)."""
+    base = next((r for r in results if "cbor2_enc_ops" in r), {})
+    anchors = (("enc_ops", "encode", "cbor2_enc_ops"), ("dec_ops", "decode", "cbor2_dec_ops"),
+               ("dec_strict_ops", "decode strict", "cbor2_dec_ops"),
+               ("dec_zero_copy_ops", "decode zero-copy", "cbor2_dec_ops"))
+    anchor_name = "cbor2 %s (C extension, CPython)" % _cbor2_version()
+    for r in results:
+        where = r["runtime"]
+        if os.path.isabs(r.get("exe", "")):
+            where += " (%s)" % os.path.relpath(r["exe"], _ROOT)
+        for key, what, akey in anchors:
+            if r.get(key) is None:
+                continue
+            record("cbor", "%s, %d-byte SUIT-like manifest" % (what, r["size"]), r[key], "ops/s",
+                   anchor_name, base.get(akey), note="ratio > 1: faster than cbor2", runtime=where)
+        for suffix, label in (("", ""), ("_zero_copy", " (zero_copy=True)")):
+            alloc = r.get("heap_alloc_per_decode" + suffix)
+            live = r.get("decoded_live_bytes" + suffix)
+            if alloc is None:
+                continue
+            record("heap", "CBOR decode of the %d-byte manifest%s: bytes allocated" % (r["size"], label),
+                   alloc, "B", "heap kept by the decoded object", live,
+                   note="gc.mem_alloc() delta, GC disabled", runtime=where)
+
+
 def _cbor2_version():
     try:
         from importlib.metadata import version
@@ -133,6 +163,7 @@ def main(argv=None):
         for r in results:
             print(json.dumps(r))
     print(table(results))
+    record_rows(results)
     return 0
 
 
