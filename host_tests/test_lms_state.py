@@ -55,7 +55,7 @@ class Ledger:
         for key, (signed, lms_sig) in _leaves(self.pub, sig, msg).items():
             old = self.used.get(key)
             if old is not None:
-                assert old == (signed, lms_sig), "leaf reused: %r" % (key[0], key[2])
+                assert old == (signed, lms_sig), "leaf reused: level %d q %d" % (key[0], key[2])
             self.used[key] = (signed, lms_sig)
         d = lms.describe_sig(sig)
         self.order.append(tuple(q for _, _, q in d))
@@ -434,6 +434,27 @@ def test_corrupt_node_cache_is_caught_and_repaired(tmp_path):
     assert lms.verify(s.public_key, b"m", sig)
 
 
+def test_corrupt_parent_cache_at_rollover_never_saves_a_bad_key():
+    # The top tree's cache is damaged (all but its root, which is what the
+    # cheap check looks at) when the bottom tree runs out: the new tree's
+    # signature is wrong. It must not reach the key file (load() would
+    # refuse it for good); the cache is rebuilt and the next try works.
+    st = MemoryStorage()
+    s = _gen(st, chunk=4)
+    _edit_state(st, bounds=[1, 32])
+    s = lms_state.load(st)
+    st.durable["nodes0"] = bytes(len(st.durable["nodes0"]) - 32) + st.durable["nodes0"][-32:]
+    with pytest.raises(lms.LMSError, match="self-check"):
+        s.sign(b"m")
+    st = st.reboot()
+    s = lms_state.load(st)  # the old trees, top leaf 1 spent
+    assert s.info()["trees"] == [0, 0] and s.info()["reserved"] == [2, 32]
+    sig = s.sign(b"m")
+    assert lms.verify(s.public_key, b"m", sig)
+    assert [q for _, _, q in lms.describe_sig(sig)] == [2, 0]
+    assert lms_state.load(st.reboot()).info()["trees"] == [0, 2]
+
+
 def test_post_order_positions():
     # the blob layout: post-order positions of a height-3 tree
     order = []
@@ -460,3 +481,132 @@ def test_state_with_each_backend(backend):
         assert _pyhsslms_ok(s.public_key, m, sig)
     finally:
         lms.use_backend(old)
+
+
+# ------------------------------------------- power cuts across every rollover
+# For 1, 2 and 3 levels of H5/W4: a scenario that spends the bottom tree,
+# the middle tree together with the bottom one (3 levels), and finally the
+# top tree (the key), with a cut at EVERY write k = 1, 2, ... (hgstore's
+# pattern: rerun the whole scenario for each k until a run needs no cut).
+# After the cut the device reboots, load() must work, signing must go on
+# (the interrupted step is retried), every released signature must verify
+# and no leaf (level, tree, q) may sign two different messages.
+
+W4 = lms.LMOTS_SHA256_N32_W4
+_JUMP, _SIGN, _CLOSE, _END = "jump", "sign", "close", "end"
+
+# jumps skip leaves (raise the reservation bounds) so that each rollover
+# is a few signatures away instead of thousands
+CUT_SCENARIOS = {
+    1: [(_JUMP, [26]), (_SIGN, 2), (_CLOSE,), (_END,)],
+    # bottom rollover (top leaf 30), then the top runs out
+    2: [(_JUMP, [30, 29]), (_SIGN, 5), (_CLOSE,), (_SIGN, 1), (_JUMP, [32, 30]), (_END,)],
+    # middle + bottom rollover (top leaf 30), bottom-only rollover (middle
+    # leaf 31), middle + bottom again (top leaf 31), then the top runs out
+    3: [
+        (_JUMP, [30, 32, 29]),
+        (_SIGN, 5),
+        (_CLOSE,),
+        (_JUMP, [31, 31, 30]),
+        (_SIGN, 4),
+        (_JUMP, [31, 32, 30]),
+        (_SIGN, 4),
+        (_JUMP, [32, 32, 30]),
+        (_END,),
+    ],
+}
+
+
+# trees used per level by a run without cuts
+_CUT_TREES = {1: [1], 2: [1, 2], 3: [1, 3, 4]}
+
+
+def _jump(st, target):
+    # A time skip, not a signer write: it goes straight to the medium (never
+    # cut) and only ever raises bounds, so no used leaf becomes free again.
+    m = lms_state.decode_state(st.read("state"))
+    m[5] = [max(a, b) for a, b in zip(m[5], target)]
+    st.durable["state"] = lms_state._encode_state(m)
+    return lms_state.load(st)
+
+
+def _cut_run(levels, cut, chunk):
+    """One run of CUT_SCENARIOS[levels], the power cut at write number `cut`
+    after key generation (None: no cut). Returns (ledger, crashed, writes
+    of the scenario: meaningful for a run without a crash)."""
+    st = MemoryStorage()
+    s = lms_state.generate(st, params=[(H5, W4)] * levels, chunk=chunk, seed=SEED, I=ID)
+    base = st.writes
+    if cut is not None:
+        st.cut_at = base + cut
+    led = Ledger(s.public_key)
+    max_waste = max(chunk, 32 ** (levels - 1))  # a chunk, or one upper leaf
+    run = {"st": st, "s": s, "crashed": False, "n": 0, "done": False}
+
+    def attempt(op):
+        # op(signer); after a power cut: reboot, load, and retry it
+        while True:
+            before = run["s"].remaining()
+            try:
+                return op(run["s"])
+            except PowerCut:
+                assert not run["crashed"], "cut twice"
+                run["crashed"] = True
+                with pytest.raises(lms.LMSError, match="reloaded"):
+                    run["s"].sign(b"x")
+                run["st"] = run["st"].reboot()
+                try:
+                    run["s"] = lms_state.load(run["st"])
+                except lms.LMSError as e:
+                    raise AssertionError("levels %d, cut %d: load failed: %s" % (levels, cut, e))
+                wasted = before - run["s"].remaining()
+                assert 0 <= wasted <= max_waste, (levels, cut, wasted)
+
+    def sign_one(s):
+        msg = b"message %d" % run["n"]
+        try:
+            sig = s.sign(msg)
+        except lms_state.KeyExhausted:
+            assert s.remaining() == 0
+            run["done"] = True
+            return
+        led.add(msg, sig)  # verifies, and refuses a leaf reused
+        run["n"] += 1
+
+    for step in CUT_SCENARIOS[levels]:
+        if step[0] == _JUMP:
+            run["s"] = _jump(run["st"], step[1])
+        elif step[0] == _CLOSE:
+            attempt(lambda s: s.close())
+        else:
+            # a cut may waste enough leaves to end the key early
+            n = step[1] if step[0] == _SIGN else 1 << 30
+            for _ in range(n):
+                if run["done"]:
+                    break
+                attempt(sign_one)
+    # the key ends exhausted, also after a reboot
+    assert run["done"] and run["s"].info()["next"][0] == 32
+    with pytest.raises(lms_state.KeyExhausted):
+        lms_state.load(run["st"].reboot()).sign(b"after the end")
+    return led, run["crashed"], run["st"].writes - base
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_power_cut_at_every_write_across_every_rollover(levels):
+    chunk = 3
+    ref, crashed, total = _cut_run(levels, None, chunk)
+    assert not crashed
+    # the scenario spends trees at every level (3 levels: the middle tree
+    # twice together with the bottom one)
+    trees = {}
+    for key in ref.used:
+        trees.setdefault(key[0], set()).add(key[1])
+    assert [len(trees[i]) for i in range(levels)] == _CUT_TREES[levels], trees
+    k = 0
+    while True:
+        k += 1
+        _, crashed, _ = _cut_run(levels, k, chunk)
+        if not crashed:
+            break
+    assert k == total + 1  # every write of the scenario was cut once

@@ -36,15 +36,21 @@
 # Bottom-level leaves are RESERVED in chunks (default 64): before a
 # signature from leaf q leaves sign(), a state with R > q has been
 # durably written, so a crash wastes at most one chunk and never repeats a
-# leaf; close() at a clean shutdown gives the unused rest of the chunk back. Upper-level leaves are reserved one at a time (they are used once
-# per lower tree). A new lower tree is built first (its node cache), then
-# the parent leaf is reserved and persisted, then it signs the new public
-# key, then the state naming the new tree is persisted - and only then
-# can a signature under it leave. A crash in between wastes that parent
-# leaf (one lower tree), never reuses it. The whole key exhausted raises
-# KeyExhausted("key exhausted"), an LMSError; nothing wraps around. Any other failure inside
-# sign() (storage error, failed self-check) leaves the signer unusable
-# until it is loaded again from storage.
+# leaf; close() at a clean shutdown gives the unused rest of the chunk
+# back. Upper-level leaves are reserved one at a time (they are used once
+# per lower tree). When the bottom tree is spent, it and every spent tree
+# above it (levels j..L-1) are replaced together: the new trees are built
+# first (their node caches), then the parent leaf t of level j-1 is
+# reserved and persisted, then it signs the new level-j public key and
+# leaf 0 of each new tree signs the one below, then ONE state write names
+# all the new trees (their leaf 0 spent) - and only then can a signature
+# under them leave. So every write leaves a key file that loads (the old
+# trees or all the new ones, never a mix), and a crash in between wastes
+# leaf t (one level-j tree) but never reuses it: the abandoned trees are
+# derived from t and never come back. The whole key exhausted raises
+# KeyExhausted("key exhausted"), an LMSError; nothing wraps around. Any
+# other failure inside sign() (storage error, failed self-check) leaves
+# the signer unusable until it is loaded again from storage.
 #
 # ---------------------------------------------------------- auth paths
 # Choice: tree nodes are cached in storage, one blob per level ("nodes0",
@@ -392,11 +398,15 @@ class Signer:
         except Exception:
             pass
 
-    def _lms_sign(self, i, q, msg):
-        # u32str(q) || LM-OTS signature || u32str(type) || path, in one buffer
+    def _lms_sign(self, i, q, msg, key=None):
+        # u32str(q) || LM-OTS signature || u32str(type) || path, in one buffer.
+        # key: (SEED, I) of a tree whose cache was just built (not yet in
+        # the state); else level i's current tree, its cache checked first.
         lt, ot = self.params[i]
-        seed, I = self._keys[i]
-        self._ensure_blob(i)
+        if key is None:
+            key = self._keys[i]
+            self._ensure_blob(i)
+        seed, I = key
         o = 4 + lms.ots_sig_len(ot)
         path = self._path(i, q)
         out = bytearray(o + 4 + len(path))
@@ -420,32 +430,62 @@ class Signer:
             self._persist(b)
         return q
 
-    def _new_tree(self, i):
-        # Replace level i's exhausted tree by the next child of level i-1.
-        if self._exhausted(i - 1):
-            if i - 1 == 0:
+    def _new_trees(self):
+        # The bottom tree is spent: replace it and every spent tree above it
+        # (levels j..L-1) in ONE state write. Saving them one by one left,
+        # after a cut between two saves, a new tree at level j above the
+        # old, spent one below it that it never signed: a key file load()
+        # must refuse, i.e. a dead key.
+        bottom = self.levels - 1
+        j = bottom
+        while self._exhausted(j - 1):
+            j -= 1
+            if j == 0:
                 raise KeyExhausted("key exhausted")
-            self._new_tree(i - 1)
-        t = self._next[i - 1]
-        ps, pI = self._keys[i - 1]
-        seed, I = _derive(ps, pI, t, self._m(i))
-        lt, ot = self.params[i]
-        root = self._build_blob(i, seed, I)  # the cache first: slow, no state change
-        pub = _u32str(lt) + _u32str(ot) + I + root
-        self._take_leaf(i - 1, 1)  # reserve the parent leaf, persisted
-        self._next[i - 1] = t + 1
-        sig = self._lms_sign(i - 1, t, pub)
+        t = self._next[j - 1]
+        keys = list(self._keys)
         trees = list(self._trees)
         sigs = list(self._sigs)
         pubs = list(self._pubs)
-        trees[i - 1] = t
-        sigs[i - 1] = sig
-        pubs[i - 1] = pub
+        # The caches first (slow, no state change; they overwrite those of
+        # spent trees only). Level j is child t of level j-1, each lower
+        # one child 0 of the new tree above it.
+        for i in range(j, bottom + 1):
+            ti = t if i == j else 0
+            ps, pI = keys[i - 1]
+            seed, I = _derive(ps, pI, ti, self._m(i))
+            lt, ot = self.params[i]
+            root = self._build_blob(i, seed, I)
+            keys[i] = (seed, I)
+            trees[i - 1] = ti
+            pubs[i - 1] = _u32str(lt) + _u32str(ot) + I + root
+        self._take_leaf(j - 1, 1)  # reserve the parent leaf, persisted
+        self._next[j - 1] = t + 1
+        sigs[j - 1] = self._lms_sign(j - 1, t, pubs[j - 1])
+        # Leaf 0 of each new middle tree signs the tree below. Unreserved
+        # until the write below, but harmless: if that write is lost, leaf
+        # t of level j-1 is spent, so these trees are never derived again.
+        for i in range(j + 1, bottom + 1):
+            sigs[i - 1] = self._lms_sign(i - 1, 0, pubs[i - 1], keys[i - 1])
+        if self.self_check:
+            # load() verifies these: a faulty one saved would kill the key
+            for i in range(j, bottom + 1):
+                parent = self._lms_pub(j - 1) if i == j else pubs[i - 2]
+                if not lms.verify(
+                    lms.hss_pub_from_lms(parent), pubs[i - 1], lms.hss_sig_from_lms(sigs[i - 1])
+                ):
+                    # a damaged parent cache must not spend its next leaf too
+                    seed, I = self._keys[j - 1]
+                    self._build_blob(j - 1, seed, I)
+                    raise LMSError("self-check failed")
         b = list(self._bounds)
-        b[i] = 0
+        for i in range(j, bottom):
+            b[i] = 1
+        b[bottom] = 0
         self._persist(b, trees, sigs, pubs)
-        self._keys[i] = (seed, I)
-        self._next[i] = 0
+        self._keys = keys
+        for i in range(j, bottom + 1):
+            self._next[i] = b[i]
 
     def sig_len(self):
         """Length of every signature of this key (HSS encoding)."""
@@ -478,7 +518,7 @@ class Signer:
             if self._exhausted(bottom):
                 if bottom == 0:
                     raise KeyExhausted("key exhausted")
-                self._new_tree(bottom)
+                self._new_trees()
         except KeyExhausted:
             raise
         except BaseException:
@@ -516,10 +556,17 @@ class Signer:
         """Clean shutdown: give back the reserved but unused leaves (persist
         bounds = next leaves), so a restart wastes nothing. Safe to skip (a
         crash simply wastes them); a signer that failed does nothing here.
-        The signer stays usable (it reserves again on the next sign())."""
+        The signer stays usable (it reserves again on the next sign()),
+        unless the write fails: then it must be loaded again."""
         if self._dead or self._next == self._bounds:
             return
-        self._persist(self._next)
+        try:
+            self._persist(self._next)
+        except BaseException:
+            # the file may hold the lowered bounds while RAM still has the
+            # old ones: signing on from RAM could reuse a leaf
+            self._dead = True
+            raise
 
     # -- inspection
 
