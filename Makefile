@@ -182,6 +182,7 @@ SOAK_TRIALS ?= 200
 soak: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN)
 	$(PY) $(ROOT)/tools/soak/soak.py suit --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
+	$(PY) $(ROOT)/tools/soak/soak.py suit --fetch --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
 	$(PY) $(ROOT)/tools/soak/soak.py oscore --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
 	$(PY) $(ROOT)/tools/soak/soak.py attest --trials $(SOAK_TRIALS) --micropython $(UNIX_BIN) --quiet
 

@@ -56,6 +56,14 @@ def test_suit_power_cuts(mp):
 
 
 @pytest.mark.parametrize("mp", _binaries() or [None])
+def test_suit_power_cuts_during_coap_fetch(mp):
+    if mp is None:
+        pytest.skip("no MicroPython binary (make unix / make bootstrap)")
+    out = _run("suit", 5, mp, "--size", "131072", "--fetch")
+    assert "payload fetched over CoAP" in out
+
+
+@pytest.mark.parametrize("mp", _binaries() or [None])
 def test_oscore_power_cuts(mp):
     if mp is None:
         pytest.skip("no MicroPython binary (make unix / make bootstrap)")

@@ -7,7 +7,9 @@ after every restart, what must survive a power cut.
 
 Scenario `suit` (issue #6): the device (tools/soak/suit_device.py) runs an
 image of version 1 (manifest sequence 1, installed and confirmed before the
-trials). Each trial copies that state and then
+trials). Version 2's payload is integrated in its envelope, or with --fetch
+served by a CoAP server in this process and fetched block-wise by the
+device (so kills also land mid-transfer). Each trial copies that state and then
   A. installs the version-2 envelope, killed at a random instant (during
      authentication, the payload streaming into the staging slot, the
      commit, or not at all);
@@ -155,12 +157,64 @@ def _make_image(rng, n):
     return bytes(rng.getrandbits(8) for _ in range(n))
 
 
-def _spec(path, seq, image):
+def _spec(path, seq, image, uri=None):
     import json
 
+    comp = {"id": ["00"], "file": image, "slots": True}
+    if uri:
+        comp["uri"] = uri
+    else:
+        comp["integrated"] = True
     with open(path, "w") as f:
         json.dump({"sequence-number": seq, "vendor": {"domain": "arm.com"}, "class": {"model": "suit"},
-                   "components": [{"id": ["00"], "file": image, "integrated": True, "slots": True}]}, f)
+                   "components": [comp]}, f)
+
+
+class ImageServer:
+    """An aiocoap server in a thread serving files at coap://127.0.0.1:PORT/NAME
+    (the update server the device fetches payloads from, block-wise)."""
+
+    def __init__(self, files):
+        import asyncio
+        import threading
+
+        import aiocoap
+        import aiocoap.resource as aio_resource
+
+        class _File(aio_resource.Resource):
+            def __init__(self, data):
+                super().__init__()
+                self.data = data
+
+            async def render_get(self, request):
+                return aiocoap.Message(payload=self.data, etag=hashlib.sha256(self.data).digest()[:4])
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.stop_ev = None
+
+        async def serve():
+            site = aio_resource.Site()
+            for name, data in files.items():
+                site.add_resource([name], _File(data))
+            ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", self.port))
+            self.stop_ev = asyncio.Event()
+            ready.set()
+            await self.stop_ev.wait()
+            await ctx.shutdown()
+
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True)
+        self.thread.start()
+        if not ready.wait(10):
+            raise SystemExit("soak: the CoAP image server did not start")
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.stop_ev.set)
+        self.thread.join(10)
 
 
 def _hourglass(*args):
@@ -216,7 +270,7 @@ def phase_of(run):
     if not run.lines:
         return "start/boot"
     last = run.lines[-1].split(" ", 1)[0]
-    return {"BOOT": "update/confirm"}.get(last, "after " + last)
+    return {"BOOT": "update/confirm", "FETCH": "fetch"}.get(last, "after " + last)
 
 
 def suit(args):
@@ -226,20 +280,28 @@ def suit(args):
         return 2
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="hg-soak-")
+    server = None
     try:
         key, pub = os.path.join(work, "suit.key"), os.path.join(work, "suit.pub")
         _hourglass("lms", "keygen", "--out", key, "--pub", pub, "--levels", "1", "--lms", "H5", "--ots", "W4",
                    "--chunk", "4")
         digests = {}
         envs = {}
+        images = {}
+        for v in (1, 2):
+            images[v] = _make_image(rng, args.size)
+        if args.fetch:
+            # version 2's payload is fetched over CoAP block-wise, so kills
+            # also land in the middle of the transfer
+            server = ImageServer({"app2.bin": images[2]})
         for v in (1, 2):
             img = os.path.join(work, "app%d.bin" % v)
-            data = _make_image(rng, args.size)
             with open(img, "wb") as f:
-                f.write(data)
-            digests[hashlib.sha256(data).hexdigest()] = v
+                f.write(images[v])
+            digests[hashlib.sha256(images[v]).hexdigest()] = v
             spec = os.path.join(work, "v%d.json" % v)
-            _spec(spec, v, img)
+            uri = "coap://127.0.0.1:%d/app2.bin" % server.port if args.fetch and v == 2 else None
+            _spec(spec, v, img, uri)
             envs[v] = os.path.join(work, "v%d.suit" % v)
             _hourglass("suit", "create", spec, "--key", key, "--out", envs[v])
         template = os.path.join(work, "template")
@@ -316,11 +378,13 @@ def suit(args):
             elif not args.quiet:
                 print("trial %d ok" % k)
             shutil.rmtree(state, ignore_errors=True)
-        print("soak suit: %d/%d trials passed; kills landed: %s" % (
-            args.trials - failed, args.trials,
+        print("soak suit%s: %d/%d trials passed; kills landed: %s" % (
+            " (payload fetched over CoAP)" if args.fetch else "", args.trials - failed, args.trials,
             ", ".join("%s %d" % kv for kv in sorted(landed.items())) or "none"))
         return 0 if failed == 0 else 1
     finally:
+        if server is not None:
+            server.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -1062,6 +1126,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock, printed)")
     ap.add_argument("--micropython", help="device binary (default build/unix/micropython, else .venv's)")
     ap.add_argument("--size", type=int, default=256 * 1024, help="suit: image size in bytes (default 262144)")
+    ap.add_argument("--fetch", action="store_true",
+                    help="suit: version 2's payload is fetched over CoAP block-wise (default: integrated)")
     ap.add_argument("--quiet", action="store_true", help="print only failed trials and the summary")
     args = ap.parse_args(argv)
     if args.seed is None:

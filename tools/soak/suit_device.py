@@ -9,7 +9,8 @@
 # (trial boot / rollback), then prints
 #   BOOT <status> <slot> <sha256 hex of the booted image or -> <stored seq>
 # With ENVELOPE: authenticate (HSS-LMS, TRUST_PUB = raw HSS public key),
-# process the update (integrated payload streamed into the staging slot),
+# process the update (integrated payload, or one fetched over CoAP with a
+# "FETCH <bytes>" line per 32 KiB, streamed into the staging slot),
 # print "INSTALLED <seq>" or "REJECTED <code> <message>". Without: confirm
 # the running trial, print "CONFIRMED". Lines are flushed as printed so the
 # harness sees how far a killed run got.
@@ -19,7 +20,7 @@ try:
     import suit_envelope  # noqa: F401  (frozen into build/unix/micropython)
 except ImportError:
     _here = sys.argv[0].rsplit("/", 1)[0] if "/" in sys.argv[0] else "."
-    for _p in ("cbor", "cose", "hgcrypto", "hgstore", "lms", "suit"):
+    for _p in ("cbor", "coap", "cose", "hgcrypto", "hgstore", "lms", "suit"):
         sys.path.append(_here + "/../../lib/" + _p)
 
 import binascii
@@ -29,6 +30,7 @@ import lms
 import suit_envelope as se
 import suit_processor
 from suit_boot import Boot
+from suit_fetch import CoapFetcher
 from suit_slots import SlotPlatform
 
 COMPONENTS = [([b"\x00"], "app", 1 << 20)]
@@ -47,13 +49,24 @@ def say(*words):
         pass
 
 
+_next_report = [0]
+
+
+def _progress(done, total):
+    # one line per 32 KiB, so the harness sees a kill land mid-transfer
+    if done >= _next_report[0]:
+        say("FETCH", done)
+        _next_report[0] = done + 32768
+
+
 def main(argv):
     if len(argv) not in (2, 3):
         say("usage: suit_device.py STATE_DIR TRUST_PUB [ENVELOPE]")
         return 2
     with open(argv[1], "rb") as f:
         pub = f.read()
-    pf = SlotPlatform(hgstore.FileStorage(argv[0] + "/suit"), COMPONENTS, IDENTITY)
+    pf = SlotPlatform(hgstore.FileStorage(argv[0] + "/suit"), COMPONENTS, IDENTITY,
+                      fetcher=CoapFetcher(timeout_ms=20000, progress=_progress))
     boot = Boot(pf)
     try:
         sel = boot.select()
