@@ -191,7 +191,7 @@ soak: bootstrap
 # then BENCHMARKS.md, build/bench/results.json and docs/bench/*.png.
 # BENCH="coap lms" runs only those; BENCH_QUICK=1 uses each bench's short settings.
 bench: bootstrap
-	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_BUILD)/firmware.elf
+	@$(MAKE) --no-print-directory $(UNIX_BIN) $(QEMU_BUILD)/firmware.elf $(QEMU_TEST_BUILD)/firmware.elf
 	$(PY) $(ROOT)/tools/bench/report.py run --micropython $(UNIX_BIN) --qemu-elf $(QEMU_BUILD)/firmware.elf \
 		$(foreach b,$(BENCH),--only $(b)) $(if $(BENCH_QUICK),--quick)
 

@@ -54,6 +54,7 @@ BENCHES = [
     # added by the SUIT and EAT work; "not run" until their scripts exist
     ("suit", ["{py}", "tools/bench/bench_suit.py"], [], 1800),
     ("eat", ["{py}", "tools/bench/bench_eat.py"], [], 1800),
+    ("e2e", ["{py}", "tools/bench/bench_e2e.py"], [], 900),
 ]
 
 # Section titles, in report order; sections not listed follow, sorted.
@@ -66,6 +67,7 @@ SECTIONS = [
     ("sizes", ".mpy size per package, Cortex-M4 image and C module sizes"),
     ("suit", "SUIT"),
     ("eat", "EAT"),
+    ("e2e", "64 KiB end-to-end"),
 ]
 
 # Plots: rows of `section` with `unit` and an anchor. "grouped": one group of
