@@ -226,6 +226,48 @@ def test_oversize_image_refused(esp):
     assert esp.boot == "ota_0" and st.read(STATE) is None and st.read(SEQ) is None
 
 
+def test_writer_closes_on_flash_failure_finish_and_discard(esp):
+    # the writer rules shared with suit_slots (suit_slots.SlotWriter) on
+    # the flash writer: no write after finish/discard/failure, finish once
+    st = MemoryStorage()
+    pf = platform(st)
+    pf.begin_update(Env(1))
+    w = pf.open_writer(FW, 3 * BLOCK)
+    w.write(img(100, 5))
+    w.finish()
+    assert w.size == 100 and w.digest() == hashlib.sha256(img(100, 5)).digest()
+    for call in (lambda: w.write(b"x"), w.finish):
+        with pytest.raises(se.SuitError) as e:
+            call()
+        assert e.value.code == se.SUIT_ERR_ABORT and str(e.value) == "writer closed"
+    w = pf.open_writer(FW, 3 * BLOCK)
+    w.write(b"y" * 10)
+    w.discard()
+    with pytest.raises(se.SuitError) as e:
+        w.write(b"y")
+    assert str(e.value) == "writer closed"
+    # programming a block fails: ABORT, and the writer is closed
+    w = pf.open_writer(FW, 3 * BLOCK)
+    part = w._part
+
+    class Broken:
+        def ioctl(self, cmd, arg):
+            return part.ioctl(cmd, arg)
+
+        def writeblocks(self, block, buf, offset=None):
+            raise OSError(5, "EIO")
+
+    w._part = Broken()
+    with pytest.raises(se.SuitError) as e:
+        w.write(img(BLOCK + 1, 6))
+    assert e.value.code == se.SUIT_ERR_ABORT and str(e.value) == "flash write failed"
+    with pytest.raises(se.SuitError) as e:
+        w.finish()
+    assert str(e.value) == "writer closed"
+    pf.abort_update()
+    assert not any(x[0] == "set_boot" for x in esp.log) and st.read(STATE) is None
+
+
 def test_flash_corruption_before_commit_never_boots(esp):
     st = MemoryStorage()
     pf = platform(st)

@@ -219,7 +219,8 @@ def test_fetch_256k_from_our_demo_server():
 
 def test_representation_change_mid_transfer_fails():
     """Our server core (CPython, in a thread) whose ETag changes after a few
-    blocks: the client would restart at block 0, the fetch fails instead."""
+    blocks: with a sink the client ends the exchange (it never restarts at
+    block 0 into the Writer), and the fetch fails."""
     from coap_ep import Endpoint
     from coap_msg import CONTENT, ETAG, response
     from coap_server import Server
@@ -252,6 +253,37 @@ def test_representation_change_mid_transfer_fails():
         t._stop = True
         th.join(5)
         t.close()
+
+
+def test_sink_refuses_a_block_that_does_not_continue_the_writer():
+    """The _Sink guard: should the client ever hand over a body from
+    anywhere but where the Writer stands (a restart, a repeated block), the
+    fetch fails and the Writer gets nothing more."""
+    from suit_fetch import _Sink
+
+    class Ex:
+        received = 0
+
+    got = []
+
+    class W:
+        def write(self, chunk):
+            got.append(bytes(chunk))
+
+    sink = _Sink(W())
+    sink.ex = Ex()
+    sink.write(b"abcd")  # the client counts a block after handing it over
+    Ex.received = 4
+    sink.write(b"efgh")
+    Ex.received = 8
+    assert got == [b"abcd", b"efgh"] and sink.error is None
+    Ex.received = 0  # a restart at block 0
+    sink.write(b"abcd")
+    assert got == [b"abcd", b"efgh"] and sink.n == 8
+    assert sink.error.code == se.SUIT_ERR_FETCH and "changed" in str(sink.error)
+    Ex.received = 8
+    sink.write(b"ijkl")  # failed for good
+    assert got == [b"abcd", b"efgh"]
 
 
 MP_FETCH = r'''

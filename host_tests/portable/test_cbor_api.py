@@ -292,6 +292,47 @@ def test_map_key_types():
 
 def test_module_surface():
     names = [n for n in dir(cbor) if not n.startswith("_")]
-    for n in ("dumps", "loads", "decode_from", "Tag", "Simple", "UNDEFINED",
+    for n in ("dumps", "head", "loads", "decode_from", "Tag", "Simple", "UNDEFINED",
               "CBORError", "CBORDecodeError", "CBOREncodeError"):
         assert n in names, n
+
+
+def test_out_of_memory_propagates():
+    # Running out of heap is not malformed input: MemoryError reaches the
+    # caller (SUIT maps it to SUIT_ERR_NO_MEM), never a CBORDecodeError.
+    def oom(tag, value):
+        raise MemoryError()
+
+    saved = cbor.Tag
+    cbor.Tag = oom  # the decoder builds each Tag through the module global
+    try:
+        for e in (raises(Exception, loads, h("c600")),
+                  raises(Exception, loads, h("8201c600"), strict=True, zero_copy=True),
+                  raises(Exception, decode_from, h("00c600"), 1)):
+            assert type(e) is MemoryError, type(e)
+    finally:
+        cbor.Tag = saved
+    assert loads(h("c600")) == Tag(6, 0)
+
+
+def test_head_is_the_head_dumps_writes():
+    for major, n, hexs in ((0, 0, "00"), (0, 23, "17"), (2, 24, "5818"), (2, 255, "58ff"),
+                           (2, 256, "590100"), (2, 65535, "59ffff"), (2, 65536, "5a00010000"),
+                           (3, 0x3FFFFFFF, "7a3fffffff"), (4, 1, "81"), (6, 61, "d83d"),
+                           (7, 20, "f4")):
+        assert hx(cbor.head(major, n)) == hexs, (major, n)
+        assert type(cbor.head(major, n)) is bytes
+    for ln in (0, 23, 24, 255, 256, 1000):
+        data = bytes(ln)
+        assert cbor.head(2, ln) + data == dumps(data)
+    try:
+        big = 2**64 - 1
+    except OverflowError:  # ports without big ints
+        big = None
+    if big is not None:
+        assert hx(cbor.head(3, 2**32 - 1)) == "7affffffff"
+        assert hx(cbor.head(1, 2**32)) == "3b0000000100000000"
+        assert hx(cbor.head(0, big)) == "1bffffffffffffffff"
+        raises(CBOREncodeError, cbor.head, 0, big + 1)
+    for major, n in ((8, 0), (-1, 0), (0, -1)):
+        raises(CBOREncodeError, cbor.head, major, n)

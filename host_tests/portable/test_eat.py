@@ -238,6 +238,70 @@ def test_identity_record_damage_refused():
     assert _code(eat.load_identity, st) == eat.EAT_ERR_STATE
 
 
+class _OOMCbor:
+    # stands in for eat's cbor module: decoding runs out of heap
+    @staticmethod
+    def loads(*args, **kw):
+        raise MemoryError()
+
+    decode_from = loads
+
+
+def test_out_of_memory_is_not_damage_or_a_bad_token():
+    st = hgstore.MemoryStorage()
+    prov = eat.provision(st, rand=Rand(), mode="mac")
+    att = eat.Attester(eat.load_identity(st), eat.load_signer(st, eat.load_identity(st)))
+    tok = bytes(att.attest(NONCE))
+    saved = eat.cbor
+    eat.cbor = _OOMCbor
+    try:
+        raises(MemoryError, eat.load_identity, st)  # not EAT_ERR_STATE "damaged"
+        raises(MemoryError, eat.verify, tok, prov["cose_key"], NONCE)
+    finally:
+        eat.cbor = saved
+
+    def oom(tag, value):
+        raise MemoryError()
+
+    saved = cbor.Tag
+    cbor.Tag = oom  # the real decoder, out of heap at the CWT tag
+    try:
+        raises(MemoryError, eat.verify, tok, prov["cose_key"], NONCE)  # not "malformed"
+    finally:
+        cbor.Tag = saved
+    assert eat.load_identity(st)["ueid"] == prov["ueid"]
+    assert eat.verify(tok, prov["cose_key"], NONCE).authenticated
+    # the COSE numbers are cose's
+    assert (eat.ALG_HSS_LMS, eat.ALG_HMAC_256_64, eat.ALG_HMAC_256_256, eat.TAG_CWT) == (
+        cose.ALG_HSS_LMS, cose.ALG_HMAC_256_64, cose.ALG_HMAC_256_256, cose.TAG_CWT)
+    assert (eat.ALG_HSS_LMS, eat.ALG_HMAC_256_64, eat.ALG_HMAC_256_256, eat.TAG_CWT) == (-46, 4, 5, 61)
+
+
+def test_out_of_memory_verifying_an_lms_token():
+    # the HSS-LMS verification itself runs out of heap: MemoryError, never
+    # EAT_ERR_AUTH ("signature invalid") and never a Token
+    _st, prov, att = _lms_device()
+    tok = _token(att)
+    att = _st = None
+    gc.collect()
+
+    class OOMBackend:
+        ERR_MALFORMED = lms.ERR_MALFORMED
+        ERR_UNSUPPORTED = lms.ERR_UNSUPPORTED
+
+        @staticmethod
+        def verify(pub, msg, sig):
+            raise MemoryError()
+
+    saved = lms._b
+    lms._b = OOMBackend
+    try:
+        raises(MemoryError, eat.verify, tok, prov["cose_key"], NONCE)
+    finally:
+        lms._b = saved
+    assert eat.verify(tok, prov["cose_key"], NONCE).authenticated
+
+
 # ------------------------------------------------------------ tokens
 
 
@@ -642,6 +706,22 @@ def test_attest_resource_errors():
             srv, res = _server(Busy(exc))
             assert _post(srv, NONCE, 42).code == 0xA3, exc
             assert res.tokens == 0 and _post(srv, b"", 42, block2=0x16).code == 0x88
+        # out of heap decoding a CBOR nonce: 5.03, not 4.00 "not CBOR"
+        import eat_resource
+
+        class OOMCbor:
+            @staticmethod
+            def loads(*args, **kw):
+                raise MemoryError()
+
+        srv, res = _server(att)
+        saved = eat_resource.cbor
+        eat_resource.cbor = OOMCbor
+        try:
+            assert _post(srv, cbor.dumps(NONCE), 60).code == 0xA3
+        finally:
+            eat_resource.cbor = saved
+        assert res.tokens == 0 and _post(srv, cbor.dumps(NONCE), 60).code == 0x45
     finally:
         srv = res = None
         _forget_coap()

@@ -320,6 +320,52 @@ def test_verifier_misuse():
     assert bad.final() == lms_py.ERR_MALFORMED
 
 
+class _OOMBackend:
+    # a backend that runs out of heap: in verify(), in Verifier() or in
+    # final() (where = "verify" / "init" / "final")
+    ERR_MALFORMED = lms_py.ERR_MALFORMED
+    ERR_UNSUPPORTED = lms_py.ERR_UNSUPPORTED
+
+    def __init__(self, where):
+        self.where = where
+
+    def verify(self, pub, msg, sig):
+        raise MemoryError()
+
+    def Verifier(self, pub, sig):
+        if self.where == "init":
+            raise MemoryError()
+        return self
+
+    def update(self, data):
+        pass
+
+    def final(self):
+        raise MemoryError()
+
+
+def test_out_of_memory_is_raised_not_a_verdict():
+    # OOM while verifying is neither "invalid" nor "malformed": it must not
+    # read as a bad signature (SUIT authentication) or a bad key file
+    # (lms_state.load). Still fail-closed: the caller gets no True.
+    pub, msg, sig = _base_l1()
+    saved = lms._b
+    try:
+        lms._b = _OOMBackend("init")
+        raises(MemoryError, lms.check, pub, msg, sig)
+        raises(MemoryError, lms.verify, pub, msg, sig)
+        raises(MemoryError, lms.Verifier, pub, sig)
+        lms._b = _OOMBackend("final")
+        v = lms.Verifier(pub, sig)
+        v.update(msg)
+        raises(MemoryError, v.final)
+        assert v.code == lms.ERR_INVALID
+        raises(lms.LMSError, v.final)  # finalised, never valid afterwards
+    finally:
+        lms._b = saved
+    assert lms.verify(pub, msg, sig) is True
+
+
 def test_parse_helpers():
     pub, msg, sig = _base_l1()
     levels, lt, ot, I, root = lms.parse_hss_pub(pub)
@@ -509,5 +555,12 @@ def test_cose_sign1_hss_lms_through_register_cose():
         assert lms.pub_from_cose_key(lms.encode_cose_key(pub)) == pub
         raises(cose.COSEVerifyError, cose.sign1_verify, pub, data, b"aad")
         raises(cose.COSEVerifyError, cose.sign1_verify, pub[:-1], data)
+        # out of heap in the hook: MemoryError, not "signature invalid"
+        saved = lms._b
+        lms._b = _OOMBackend("init")
+        try:
+            raises(MemoryError, cose.sign1_verify, pub, data)
+        finally:
+            lms._b = saved
     finally:
         cose.ALGORITHMS[cose.ALG_HSS_LMS] = old

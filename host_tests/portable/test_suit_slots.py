@@ -270,6 +270,32 @@ def test_damaged_records_fail_closed():
     assert e.code == se.SUIT_ERR_SEQUENCE_NUMBER
 
 
+class _OOMCbor:
+    # stands in for suit_slots' cbor module: decoding runs out of heap
+    @staticmethod
+    def loads(*args, **kw):
+        raise MemoryError()
+
+
+def test_out_of_memory_reading_records_is_not_damage():
+    import suit_slots
+
+    st = installed(MemoryStorage(), 1, 1)
+    good = bytes(st.read(STATE))
+    pf = platform(st)
+    saved = suit_slots.cbor
+    suit_slots.cbor = _OOMCbor
+    try:
+        e = raises(se.SuitError, platform, st)
+        assert e.code == se.SUIT_ERR_NO_MEM
+        e = raises(se.SuitError, pf.stored_sequence)
+        assert e.code == se.SUIT_ERR_NO_MEM
+    finally:
+        suit_slots.cbor = saved
+    assert bytes(st.read(STATE)) == good
+    assert platform(st).stored_sequence() == 1
+
+
 def test_repair_raises_sequence_after_cut():
     st = installed(MemoryStorage(), 1, 1)
     pf = platform(st)

@@ -1,9 +1,11 @@
 # CBOR (RFC 8949) codec for hourglass: runs on CPython and MicroPython.
 #
-# dumps() produces core deterministic encoding (RFC 8949 section 4.2.1).
+# dumps() produces core deterministic encoding (RFC 8949 section 4.2.1);
+# head() is its item head alone, for callers that stream the item's content.
 # loads()/decode_from() decode one data item without recursion (explicit
 # stack), check every declared length against the remaining input before
 # allocating, and raise CBORDecodeError for any malformed input.
+# MemoryError is not caught: the caller decides what out-of-heap means.
 try:
     from micropython import const
 except ImportError:
@@ -363,6 +365,17 @@ def dumps(obj):
     """Encode obj as deterministic CBOR (RFC 8949 section 4.2.1)."""
     out = bytearray()
     _encode(out, obj, 0)
+    return bytes(out)
+
+
+def head(major, n):
+    """The head (initial byte and argument, shortest form) of a major type
+    0..7 item with argument n: for callers that write the rest of the item
+    themselves, e.g. a bstr head in front of a payload they stream."""
+    if not 0 <= major <= 7 or not 0 <= n <= 0xFFFFFFFFFFFFFFFF:
+        raise CBOREncodeError("bad head")
+    out = bytearray()
+    _head(out, major << 5, n)
     return bytes(out)
 
 
@@ -759,10 +772,10 @@ def _check_input(data, off):
 def decode_from(data, off=0, strict=False, zero_copy=False, max_depth=16, max_items=4096):
     """Decode one data item at data[off:]; return (value, offset after it)."""
     _check_input(data, off)
+    # MemoryError propagates: running out of heap is not malformed input,
+    # and callers report it as such (SUIT_ERR_NO_MEM, 5.03, ...).
     try:
         return _decode(data, off, strict, zero_copy, max_depth, max_items)
-    except MemoryError:
-        raise CBORDecodeError("out of memory")
     except OverflowError:  # ports without big ints
         raise CBORDecodeError("integer too large")
 
@@ -772,8 +785,6 @@ def loads(data, strict=False, zero_copy=False, max_depth=16, max_items=4096):
     _check_input(data, 0)
     try:
         val, off = _decode(data, 0, strict, zero_copy, max_depth, max_items)
-    except MemoryError:
-        raise CBORDecodeError("out of memory")
     except OverflowError:
         raise CBORDecodeError("integer too large")
     if off != len(data):

@@ -563,16 +563,15 @@ def encode_opts_into(buf, off, opts):
 def decode(data, zero_copy=False):
     """Parse one datagram into a Message (see the caps at the top).
 
-    With zero_copy the payload is a memoryview slice of `data`."""
+    With zero_copy the payload is a memoryview slice of `data`; a memoryview
+    `data` is then read in place (no copy of the datagram): only the token
+    and the option values are copied, since they outlive the datagram."""
+    mv = None
     if not isinstance(data, bytes):
         if zero_copy and isinstance(data, memoryview):
             mv = data
-            data = bytes(data)
         else:
             data = bytes(data)
-            mv = None
-    else:
-        mv = None
     n = len(data)
     if n < 4:
         _fail(CoAPFormatError, "short header", None)
@@ -588,7 +587,7 @@ def decode(data, zero_copy=False):
     off = 4 + tkl
     if off > n:
         _fail(CoAPFormatError, "truncated token", (mtype, code, mid, b""))
-    token = data[4:off] if tkl else b""
+    token = (data[4:off] if mv is None else bytes(data[4:off])) if tkl else b""
     if code == 0:
         if n != 4:
             _fail(CoAPFormatError, "empty message with content", (mtype, code, mid, token))
@@ -604,8 +603,10 @@ def decode_options(data, off, mv=None, hdr=None):
     """Options and payload of data[off:] (RFC 7252 section 3.1) under the
     caps at the top: (opts, payload). Also parses OSCORE's inner plaintext.
     The payload is a slice of memoryview mv when one is given. Failures raise
-    CoAPError subclasses carrying hdr."""
+    CoAPError subclasses carrying hdr. Option values are bytes even when
+    data is a memoryview."""
     n = len(data)
+    view = type(data) is memoryview
     opts = []
     num = 0
     total = 0
@@ -635,7 +636,7 @@ def decode_options(data, off, mv=None, hdr=None):
         total += ln
         if num == 11:
             paths += 1
-        opts.append((num, data[off:end]))
+        opts.append((num, bytes(data[off:end]) if view else data[off:end]))
         off = end
     if total > MAX_OPT_BYTES:
         _fail(CoAPLimitError, "options too long", hdr)

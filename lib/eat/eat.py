@@ -28,7 +28,9 @@
 #
 # Every problem raises EATError (a ValueError) with a numeric .code
 # (EAT_ERR_*) and a short reason; verification fails closed and returns
-# nothing partial.
+# nothing partial. Running out of heap raises MemoryError instead (from
+# verify, decode_token, load_identity, ...): not a bad token or a damaged
+# record, so the caller may retry later; verify never returns a Token then.
 try:
     from micropython import const
 except ImportError:
@@ -58,7 +60,12 @@ def _gc():
 
 
 # ---------------------------------------------------------------- numbers
-TAG_CWT = const(61)
+# The COSE numbers are cose's (one table); the names stay public here for
+# the callers that use eat.ALG_* / eat.TAG_CWT.
+TAG_CWT = cose.TAG_CWT
+ALG_HSS_LMS = cose.ALG_HSS_LMS
+ALG_HMAC_256_64 = cose.ALG_HMAC_256_64
+ALG_HMAC_256_256 = cose.ALG_HMAC_256_256
 # CoAP Content-Format of application/eat+cwt (RFC 9782, IANA "CoAP
 # Content-Formats" registry: 263).
 CF_EAT_CWT = const(263)
@@ -127,9 +134,6 @@ UEID_RAND = const(1)
 UEID_EUI = const(2)
 UEID_IMEI = const(3)
 
-ALG_HSS_LMS = const(-46)
-ALG_HMAC_256_64 = const(4)
-ALG_HMAC_256_256 = const(5)
 _SHA256_NI = const(1)  # sha-256 in the Named Information Hash Algorithm registry (CoSWID hash)
 _SHA256_COSE = const(-16)  # SUIT_Digest algorithm
 
@@ -368,7 +372,8 @@ def _id_record(ueid, alg, mac_key):
 
 def load_identity(storage):
     """{"ueid", "alg", "mac_key" (MAC mode) } from the stored identity record;
-    EATError(EAT_ERR_STATE) if missing or damaged."""
+    EATError(EAT_ERR_STATE) if missing or damaged (MemoryError, not that,
+    when the heap runs out while reading it)."""
     data = storage.read(_ID_RECORD)
     if data is None:
         raise EATError(EAT_ERR_STATE, "not provisioned")
@@ -459,17 +464,6 @@ def load_signer(storage, identity):
         return lms_state.load(storage)
     except ValueError as e:
         raise EATError(EAT_ERR_STATE, "LMS key: " + str(e))
-
-
-def _head(major, n):
-    mt = major << 5
-    if n < 24:
-        return bytes((mt | n,))
-    if n < 0x100:
-        return bytes((mt | 24, n))
-    if n < 0x10000:
-        return bytes((mt | 25, n >> 8, n & 0xFF))
-    return bytes((mt | 26,)) + n.to_bytes(4, "big")
 
 
 class Attester:
@@ -568,9 +562,9 @@ class Attester:
         else:
             sig = s.sign(tbs)
             n = len(sig)
-        head = (b"\xd8\x3d\xd2\x84" + _head(2, len(prot)) + prot + self._unprot
-                + _head(2, len(payload)))
-        sh = _head(2, n)
+        head = (b"\xd8\x3d\xd2\x84" + cbor.head(2, len(prot)) + prot + self._unprot
+                + cbor.head(2, len(payload)))
+        sh = cbor.head(2, n)
         off = len(head) + len(payload) + len(sh)
         _gc()  # the claims are garbage now: room for the token
         buf = bytearray(off + n)
@@ -675,7 +669,8 @@ def verify(data, key, nonce):
     """Authenticate one of our tokens against the device's provisioned key
     (COSE_Key bytes or cose.COSEKey: HSS-LMS public key or symmetric key;
     its kid, when present, must be the token's kid) and check it answers
-    `nonce`. Returns the Token; EATError with the reason otherwise."""
+    `nonce`. Returns the Token; EATError with the reason otherwise
+    (MemoryError when the heap runs out: no verdict, see the top)."""
     nonce = check_nonce(nonce)
     key = _as_key(key)
     _gc()  # as in attest(): decoding needs about the token's size again

@@ -10,7 +10,8 @@
 # Response: 2.05 Content, Content-Format 263 (application/eat+cwt, RFC 9782)
 # and an ETag; 4.00 for a bad nonce, 4.15 for another Content-Format (the
 # Server checks ct_in), 4.06 for an Accept other than 263, 5.03 when the
-# attester cannot sign (key exhausted, storage error, out of memory).
+# attester cannot sign (key exhausted, storage error) or the heap runs out
+# (reading the nonce or making the token).
 #
 # Block-wise: an HSS-LMS token (~2.4-5 KB) is larger than one block, and
 # coap_server runs the handler again for every Block2 request, whose POST
@@ -106,6 +107,9 @@ class AttestResource:
             nonce = nonce_of(req)
         except EATError as err:
             raise CoAPResponseError(BAD_REQUEST, str(err))
+        except MemoryError:
+            # cbor lets it through: a busy heap is not a bad nonce (4.00)
+            raise CoAPResponseError(SERVICE_UNAVAILABLE, "out of memory")
         e = self._find(client)
         if e is not None and e[_E_NONCE] == nonce:
             return self._reply(e)

@@ -13,6 +13,8 @@
 #                                      raises for malformed input
 #   check(pub, msg, sig) -> int        OK or ERR_INVALID / ERR_MALFORMED /
 #                                      ERR_UNSUPPORTED (tools print a reason)
+#   Out of heap while verifying raises MemoryError (check, verify, Verifier):
+#   still fail-closed, but not reported as a bad signature or a bad key.
 #   explain(pub, sig) -> (code, text)  the structural reason, from lms_py
 #   Verifier(pub, sig): update(data), final() -> bool (.code afterwards)
 #   parse_hss_pub(pub) -> (levels, lms_type, ots_type, I, root)
@@ -137,8 +139,6 @@ def check(pub, msg, sig):
     """OK (0) for a valid signature, else a negative ERR_* code."""
     try:
         return _norm(_b.verify(pub, msg, sig))
-    except MemoryError:
-        return ERR_INVALID
     except (TypeError, ValueError):
         return ERR_MALFORMED
 
@@ -147,6 +147,8 @@ def verify(pub, msg, sig):
     """True only for a valid HSS signature of msg under pub."""
     try:
         return check(pub, msg, sig) == OK
+    except MemoryError:
+        raise
     except Exception:
         return False
 
@@ -160,6 +162,8 @@ class Verifier:
         self._rc = OK
         try:
             self._v = _b.Verifier(pub, sig)
+        except MemoryError:
+            raise
         except Exception:
             self._v = None
             self._rc = ERR_MALFORMED
@@ -183,6 +187,10 @@ class Verifier:
         if self._v is not None:
             try:
                 rc = _norm(self._v.final())
+            except MemoryError:
+                self._v = None
+                self.code = ERR_INVALID  # finalised, never valid
+                raise
             except Exception:
                 rc = ERR_INVALID
             self._v = None

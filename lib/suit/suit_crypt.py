@@ -31,6 +31,7 @@ import hgcrypto
 
 from suit_envelope import SuitError
 from suit_envelope import SUIT_ERR_AUTHENTICATION, SUIT_ERR_INVALID_MANIFEST, SUIT_ERR_UNSUPPORTED
+from suit_processor import write_chunks  # the processor imports us only when it runs
 
 TAG_ENCRYPT = const(96)
 TAG_ENCRYPT0 = const(16)
@@ -168,21 +169,17 @@ class DecryptingWriter:
     def __init__(self, cek, iv, inner):
         self._ctr = hgcrypto.AESCTR(cek, iv)
         self._inner = inner
+        self._piece = self._decrypt  # bound once, not per write()
 
     @property
     def size(self):
         return self._inner.size
 
     def write(self, buf):
-        mv = memoryview(buf)
-        n = len(mv)
-        pos = 0
-        while pos < n:
-            end = pos + _CHUNK
-            if end > n:
-                end = n
-            self._inner.write(self._ctr.update(mv[pos:end]))
-            pos = end
+        write_chunks(self._piece, buf, _CHUNK)
+
+    def _decrypt(self, piece):
+        self._inner.write(self._ctr.update(piece))
 
     def digest(self):
         return self._inner.digest()

@@ -306,7 +306,10 @@ def authenticate(envelope, verify_fns, detach=False):
             sev[k] = bytes(sev[k])
     # 1. digest of the manifest, 2. signature/MAC over the digest
     check_digest(env.digest, env.manifest)
-    _verify_blocks(env, verify_fns)
+    try:
+        _verify_blocks(env, verify_fns)
+    except MemoryError:  # cbor/cose/lms let it through: it is not a bad signature
+        raise SuitError(SUIT_ERR_NO_MEM, "out of memory")
     if detach:
         env.auth_blocks = []  # verified, and views into the buffer
     # 3. only now interpret the manifest

@@ -46,11 +46,9 @@ from suit_envelope import (
     SuitError,
     SUIT_ERR_ABORT,
     SUIT_ERR_DIGEST_MISMATCH,
-    SUIT_ERR_NO_MEM,
     SUIT_ERR_UNSUPPORTED,
 )
-from suit_platform import Writer
-from suit_slots import E_INFO, I_DIGEST, I_SIZE, PHASE_UPDATE, SlotPlatform
+from suit_slots import E_INFO, I_DIGEST, I_SIZE, PHASE_UPDATE, SlotPlatform, SlotWriter
 
 BLOCK = const(4096)
 _IOCTL_BLOCK_COUNT = const(4)
@@ -65,28 +63,22 @@ def _label_slot(part):
     return None
 
 
-class _PartitionWriter(Writer):
-    """Streams an image into an OTA partition, block by block."""
+class _PartitionWriter(SlotWriter):
+    """Streams an image into an OTA partition, block by block (limit, hash,
+    size and finish() are SlotWriter's)."""
 
     def __init__(self, pf, name, part, slot, limit):
-        self._pf = pf
-        self._name = name
         self._part = part
-        self._slot = slot
         try:
             if part.ioctl(_IOCTL_BLOCK_SIZE, 0) != BLOCK:
                 raise SuitError(SUIT_ERR_UNSUPPORTED, "partition block size")
             cap = part.ioctl(_IOCTL_BLOCK_COUNT, 0) * BLOCK
         except OSError:
             raise SuitError(SUIT_ERR_ABORT, "partition error")
-        self._limit = limit if limit < cap else cap
+        super().__init__(pf, name, slot, limit if limit < cap else cap)
         self._buf = bytearray(BLOCK)
         self._fill = 0
         self._block = 0
-        self._h = hgcrypto.sha256()
-        self._digest = None
-        self._open = True
-        self.size = 0
 
     def _flush(self):
         try:
@@ -98,15 +90,10 @@ class _PartitionWriter(Writer):
         self._block += 1
         self._fill = 0
 
-    def write(self, buf):
-        if not self._open or self._digest is not None:
-            raise SuitError(SUIT_ERR_ABORT, "writer closed")
-        n = len(buf)
-        if self.size + n > self._limit:
-            self._open = False  # nothing past the limit reaches the flash
-            raise SuitError(SUIT_ERR_NO_MEM, "image too large")
+    def _store(self, buf):
+        # whole 4 KiB blocks only: the tail waits in _buf for more or finish()
         mv = memoryview(buf)
-        self._h.update(mv)
+        n = len(mv)
         pos = 0
         while pos < n:
             k = BLOCK - self._fill
@@ -117,25 +104,13 @@ class _PartitionWriter(Writer):
             pos += k
             if self._fill == BLOCK:
                 self._flush()
-        self.size += n
 
-    def digest(self):
-        if self._digest is None:
-            self._digest = self._h.digest()
-            self._h = None
-        return self._digest
-
-    def finish(self):
-        if not self._open:
-            raise SuitError(SUIT_ERR_ABORT, "writer closed")
-        d = self.digest()
+    def _commit(self):
         if self._fill:
             for i in range(self._fill, BLOCK):
                 self._buf[i] = 0xFF
             self._flush()
-        self._open = False
-        self._buf = None
-        self._pf._finished(self._name, self._slot, d, self.size)
+        self.discard()
 
     def discard(self):
         # the partition is not the running one and not set to boot: what

@@ -10,8 +10,9 @@
 # coap://, SUIT_ERR_FETCH for a bad URI, an unresolvable host, a response
 # other than 2.05, a timeout (no answer, or the whole transfer slower than
 # timeout_ms), a reset, or a representation that changed in the middle (a
-# changed ETag would make the client restart at block 0, but the blocks
-# already streamed into the Writer cannot be taken back). A SuitError from
+# changed ETag: with a sink, coap_client ends the exchange rather than
+# restart at block 0, since the blocks already streamed into the Writer
+# cannot be taken back). A SuitError from
 # the Writer (image over its limit: SUIT_ERR_NO_MEM) is re-raised as it is,
 # after the exchange is cancelled. fetch() never calls writer.finish(): the
 # processor does, after checking size and digest.
@@ -68,8 +69,11 @@ class _Sink:
             return
         ex = self.ex
         if ex is not None and ex.received != self.n:
-            # the client restarted the body (ETag changed): fail, the bytes
-            # already in the Writer cannot be taken back
+            # A block that does not continue what the Writer holds. Not
+            # expected: with a sink, coap_client ends the exchange on an
+            # ETag change (instead of restarting at block 0) and passes
+            # blocks only in order. Kept as a guard should that change:
+            # bytes already in the Writer cannot be taken back, so fail.
             self.error = _fetch_error("representation changed during transfer")
             return
         try:

@@ -215,15 +215,18 @@ def _decode(buf, off, depth, items):
         raise _invalid("bad command sequence")
 
 
-def _write_all(writer, data):
+def write_chunks(write, data, chunk=_CHUNK):
+    """write(piece) for data cut into memoryview pieces of at most `chunk`
+    bytes (no copies): whatever the payload size, a writer never gets more
+    at once. Also suit_crypt's DecryptingWriter."""
     mv = memoryview(data)
     n = len(mv)
     pos = 0
     while pos < n:
-        end = pos + _CHUNK
+        end = pos + chunk
         if end > n:
             end = n
-        writer.write(mv[pos:end])
+        write(mv[pos:end])
         pos = end
 
 
@@ -628,7 +631,7 @@ class _Proc:
         try:
             payload = self.env.payloads.get(uri)
             if payload is not None:
-                _write_all(w, payload)
+                write_chunks(w.write, payload)
             elif uri.startswith("#"):
                 raise _err(SUIT_ERR_FETCH, "integrated payload missing", _R_OPERATION)
             else:
@@ -671,7 +674,7 @@ class _Proc:
             raise _err(SUIT_ERR_ABORT, "content length differs from image-size", _R_OPERATION)
         w = self.open(i, self.limit(i, n))
         try:
-            _write_all(w, content)
+            write_chunks(w.write, content)
             w.finish()
         except Exception:
             w.discard()

@@ -47,6 +47,8 @@
 # verify_slot(name, slot), hash_slot(name, slot), names(), cid(name),
 # in_trial(), save_state(), .state (the decoded suit.state, which
 # suit_boot edits), .invoked ([(cid, args)] recorded by invoke()).
+# SlotWriter: the writer rules (limit, hash, size, finish) a platform with
+# another kind of slot builds on (suit_esp32's OTA partitions).
 #
 # An update is refused while a trial boot is not confirmed (it would
 # overwrite the slot the trial rolls back to). A committed update that has
@@ -137,6 +139,9 @@ def unpack_record(name, data):
         raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
     try:
         return cbor.loads(body, strict=True, max_depth=6, max_items=512)
+    except MemoryError:
+        # a busy heap is not damage: the record stays trusted
+        raise SuitError(SUIT_ERR_NO_MEM, "out of memory")
     except ValueError:
         raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
 
@@ -206,8 +211,13 @@ def _abort(msg):
     return SuitError(SUIT_ERR_ABORT, msg)
 
 
-class _SlotWriter(Writer):
-    """Streams into one slot record; SHA-256 while streaming."""
+class SlotWriter(Writer):
+    """The Writer logic every slot kind shares (suit_esp32's flash writer
+    too): nothing past `limit` is stored, SHA-256 while streaming, size,
+    and finish() reports (digest, size) to pf._finished(). A subclass
+    stores: _store(buf) (buf non-empty), _commit() (the image is complete,
+    make it durable), discard(); each of them sets self._open = False when
+    the writer can take no more."""
 
     def __init__(self, pf, name, slot, limit):
         self._pf = pf
@@ -216,11 +226,11 @@ class _SlotWriter(Writer):
         self._limit = limit
         self._h = hgcrypto.sha256()
         self._digest = None
-        self._blob = pf._io(pf.st.open_blob, pf.record(name, slot))
+        self._open = True
         self.size = 0
 
     def write(self, buf):
-        if self._blob is None or self._digest is not None:
+        if not self._open or self._digest is not None:
             raise _abort("writer closed")
         n = len(buf)
         if self.size + n > self._limit:
@@ -229,7 +239,7 @@ class _SlotWriter(Writer):
             raise SuitError(SUIT_ERR_NO_MEM, "image too large")
         if n:
             self._h.update(buf)
-            self._pf._io(self._blob.write, buf)
+            self._store(buf)
             self.size += n
 
     def digest(self):
@@ -240,15 +250,30 @@ class _SlotWriter(Writer):
         return self._digest
 
     def finish(self):
-        if self._blob is None:
+        if not self._open:
             raise _abort("writer closed")
         d = self.digest()
-        blob = self._blob
-        self._blob = None
-        self._pf._io(blob.commit)
+        self._commit()
         self._pf._finished(self._name, self._slot, d, self.size)
 
+
+class _SlotWriter(SlotWriter):
+    """Streams into one slot record (an hgstore blob, committed atomically)."""
+
+    def __init__(self, pf, name, slot, limit):
+        super().__init__(pf, name, slot, limit)
+        self._blob = pf._io(pf.st.open_blob, pf.record(name, slot))
+
+    def _store(self, buf):
+        self._pf._io(self._blob.write, buf)
+
+    def _commit(self):
+        blob = self._blob
+        self.discard()  # closed before the commit: a failed one is not retried
+        self._pf._io(blob.commit)
+
     def discard(self):
+        self._open = False
         self._blob = None  # an uncommitted blob leaves the record unchanged
 
 
