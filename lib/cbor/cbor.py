@@ -14,11 +14,8 @@ except ImportError:
         return x
 
 
-import struct
+from struct import pack as _pack, unpack as _unpack, unpack_from as _unpack_from
 
-_pack = struct.pack
-_unpack = struct.unpack
-_unpack_from = struct.unpack_from
 
 _ENC_MAX_DEPTH = const(64)
 
@@ -88,19 +85,19 @@ _NAN = float("nan")
 # Encoded small int keys -24..23 and text heads of length 0..23, written as
 # literal tuples so that frozen code keeps them in ROM (built at import they
 # took ~2.3 KB of heap in every program that imports cbor).
-_SMALL_INT_KEYS = (
+_SMALL_INT_KEYS = const((
     b"\x37", b"\x36", b"\x35", b"\x34", b"\x33", b"\x32", b"\x31", b"\x30",
     b"\x2f", b"\x2e", b"\x2d", b"\x2c", b"\x2b", b"\x2a", b"\x29", b"\x28",
     b"\x27", b"\x26", b"\x25", b"\x24", b"\x23", b"\x22", b"\x21", b"\x20",
     b"\x00", b"\x01", b"\x02", b"\x03", b"\x04", b"\x05", b"\x06", b"\x07",
     b"\x08", b"\x09", b"\x0a", b"\x0b", b"\x0c", b"\x0d", b"\x0e", b"\x0f",
     b"\x10", b"\x11", b"\x12", b"\x13", b"\x14", b"\x15", b"\x16", b"\x17",
-)
-_TEXT_HEADS = (
+))
+_TEXT_HEADS = const((
     b"\x60", b"\x61", b"\x62", b"\x63", b"\x64", b"\x65", b"\x66", b"\x67",
     b"\x68", b"\x69", b"\x6a", b"\x6b", b"\x6c", b"\x6d", b"\x6e", b"\x6f",
     b"\x70", b"\x71", b"\x72", b"\x73", b"\x74", b"\x75", b"\x76", b"\x77",
-)
+))
 
 # What str(b, "utf-8") checks differs between ports (MicroPython accepts
 # surrogates, overlong forms and code points above U+10FFFF): probe once.

@@ -49,29 +49,27 @@ except ImportError:
         return x
 
 
-from coap_msg import (
-    ACK,
-    BLOCK1,
-    CON,
-    NON,
-    OSCORE,
-    PATCH,
-    POST,
-    RST,
-    BAD_REQUEST,
-    CoAPError,
-    CoAPLimitError,
-    Message,
-    decode,
-    empty,
-)
+from coap_msg import CoAPError, CoAPLimitError, Message, decode, empty
 
-ACK_TIMEOUT = const(2000)
-ACK_RANDOM_SPAN = const(1000)  # ACK_TIMEOUT * (ACK_RANDOM_FACTOR - 1)
-MAX_RETRANSMIT = const(4)
-EXCHANGE_LIFETIME = const(247000)
-NON_LIFETIME = const(145000)
-MAX_TRANSMIT_WAIT = const(93000)
+# coap_msg's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_ACK = const(2)
+_BLOCK1 = const(27)
+_CON = const(0)
+_NON = const(1)
+_OSCORE = const(9)
+_PATCH = const(6)
+_POST = const(2)
+_RST = const(3)
+_BAD_REQUEST = const(128)
+
+
+_ACK_TIMEOUT = const(2000)
+_ACK_RANDOM_SPAN = const(1000)  # ACK_TIMEOUT * (ACK_RANDOM_FACTOR - 1)
+_MAX_RETRANSMIT = const(4)
+_EXCHANGE_LIFETIME = const(247000)
+_NON_LIFETIME = const(145000)
+_MAX_TRANSMIT_WAIT = const(93000)
 
 _TMASK = const(0x3FFFFFFF)
 _THALF = const(0x20000000)
@@ -86,7 +84,7 @@ _T_RETRIES = const(5)
 _T_OWNER = const(6)
 _T_TAG = const(7)
 
-_NOTHING = ()
+_NOTHING = const(())
 _K_RESP = const(9)  # dedup entry kind of a CON response (requests use CON/NON)
 
 
@@ -133,6 +131,23 @@ def default_rand():
     return _xs
 
 
+def _encode(msg, mtype, mid, tok, mtu):
+    # msg with these header fields, into a bytearray of exactly its size
+    # (no MTU-sized buffer kept per endpoint: each datagram is a fresh
+    # object anyway); None if it exceeds the MTU or cannot be encoded
+    try:
+        n = msg.encoded_size() - len(msg.token) + len(tok)
+        if n > mtu:
+            return None
+        buf = bytearray(n)
+        end = msg.encode_reply_into(buf, 0, mtype, mid, tok)
+    except (IndexError, ValueError, TypeError):
+        return None
+    if end > mtu:
+        return None
+    return buf if end == len(buf) else buf[:end]
+
+
 class Endpoint:
     """The message layer. `server` handles requests (coap_server.Server);
     a coap_client.Client attaches itself as `client`."""
@@ -152,7 +167,6 @@ class Endpoint:
         self._dd_pos = 0
         self._dd_bytes = 0
         self._dd_max_bytes = dedup_bytes
-        self._buf = bytearray(mtu)
         self.mtu = mtu
         self.stats = [0, 0, 0]  # datagrams received, retransmissions, dropped
         if server is not None:
@@ -174,22 +188,16 @@ class Endpoint:
         return self._mid
 
     def encode(self, msg):
-        """Encode `msg` through the shared buffer; a fresh bytes-like copy.
-        Raises CoAPLimitError if it is larger than the MTU."""
-        buf = self._buf
-        try:
-            n = msg.encode_into(buf, 0)
-        except IndexError:
-            n = -1
-        if n < 0 or n > self.mtu:
-            if len(buf) > self.mtu:
-                self._buf = bytearray(self.mtu)
+        """Encode `msg`: a fresh bytearray of its size. Raises
+        CoAPLimitError if it is larger than the MTU."""
+        data = _encode(msg, msg.mtype, msg.mid, msg.token, self.mtu)
+        if data is None:
             raise CoAPLimitError("message larger than the MTU")
-        return buf[:n]
+        return data
 
     def send_non(self, msg, peer):
         """Queue `msg` as NON with a new MID; returns the MID."""
-        msg.mtype = NON
+        msg.mtype = _NON
         mid = msg.mid = self.next_mid()
         self._out.append((self.encode(msg), peer))
         return mid
@@ -200,11 +208,11 @@ class Endpoint:
         _tx_reset(tag, now) or _tx_failed(tag, now). Returns the MID."""
         if len(self._tx) >= self._max_con:
             raise CoAPLimitError("too many outstanding CON")
-        msg.mtype = CON
+        msg.mtype = _CON
         mid = msg.mid = self.next_mid()
         data = self.encode(msg)
         r = self.rand(2)
-        timeout = ACK_TIMEOUT + ((r[0] << 8) | r[1]) % (ACK_RANDOM_SPAN + 1)
+        timeout = _ACK_TIMEOUT + ((r[0] << 8) | r[1]) % (_ACK_RANDOM_SPAN + 1)
         self._tx.append([peer, mid, data, tadd(now, timeout), timeout, 0, owner, tag])
         self._out.append((data, peer))
         return mid
@@ -215,7 +223,7 @@ class Endpoint:
         retransmission counter and timer). Returns the new MID or None."""
         for rec in self._tx:
             if rec[_T_MID] == mid and rec[_T_PEER] == peer:
-                msg.mtype = CON
+                msg.mtype = _CON
                 new = msg.mid = self.next_mid()
                 rec[_T_MID] = new
                 rec[_T_DATA] = self.encode(msg)
@@ -234,9 +242,9 @@ class Endpoint:
     def ping(self, peer, now, owner, tag):
         """Empty CON; the peer answers RST (owner._tx_reset) if alive."""
         mid = self.next_mid()
-        data = empty(CON, mid)
+        data = empty(_CON, mid)
         r = self.rand(1)
-        timeout = ACK_TIMEOUT + (r[0] * 4) % (ACK_RANDOM_SPAN + 1)
+        timeout = _ACK_TIMEOUT + (r[0] * 4) % (_ACK_RANDOM_SPAN + 1)
         self._tx.append([peer, mid, data, tadd(now, timeout), timeout, 0, owner, tag])
         self._out.append((data, peer))
         return mid
@@ -264,8 +272,8 @@ class Endpoint:
         if code == 0:
             mid = (data[2] << 8) | data[3]
             if n != 4 or b0 & 15:
-                if mtype == CON:
-                    self._out.append((empty(RST, mid), peer))
+                if mtype == _CON:
+                    self._out.append((empty(_RST, mid), peer))
                     return self.drain()
                 return self._drop()
             self._empty(mtype, mid, peer, now)
@@ -277,19 +285,19 @@ class Endpoint:
             msg = decode(data, True)
         except CoAPLimitError as e:
             hdr = e.hdr
-            if code < 32 and hdr is not None and (mtype == CON or mtype == NON):
-                self._reply_error(hdr, peer, BAD_REQUEST, str(e))
+            if code < 32 and hdr is not None and (mtype == _CON or mtype == _NON):
+                self._reply_error(hdr, peer, _BAD_REQUEST, str(e))
                 return self.drain()
             return self._reject(mtype, (data[2] << 8) | data[3], peer)
         except CoAPError:
             return self._reject(mtype, (data[2] << 8) | data[3], peer)
         msg.peer = peer
         if code < 32:
-            if mtype == ACK or mtype == RST:
+            if mtype == _ACK or mtype == _RST:
                 return self._drop()
             self._request(msg, peer, now)
         else:
-            if mtype == RST:
+            if mtype == _RST:
                 return self._drop()
             self._response(msg, peer, now)
         return self.drain()
@@ -299,17 +307,17 @@ class Endpoint:
         return self.drain()
 
     def _reject(self, mtype, mid, peer):
-        if mtype == CON:
-            self._out.append((empty(RST, mid), peer))
+        if mtype == _CON:
+            self._out.append((empty(_RST, mid), peer))
         else:
             self.stats[2] += 1
         return self.drain()
 
     def _reply_error(self, hdr, peer, code, text):
         mtype, _, mid, token = hdr
-        m = Message(ACK, code, mid, token, None, text.encode())
-        if mtype == NON:
-            m.mtype = NON
+        m = Message(_ACK, code, mid, token, None, text.encode())
+        if mtype == _NON:
+            m.mtype = _NON
             m.mid = self.next_mid()
         self._out.append((self.encode(m), peer))
 
@@ -322,20 +330,20 @@ class Endpoint:
         return None
 
     def _empty(self, mtype, mid, peer, now):
-        if mtype == CON:
-            self._out.append((empty(RST, mid), peer))  # ping (section 4.3)
+        if mtype == _CON:
+            self._out.append((empty(_RST, mid), peer))  # ping (section 4.3)
             return
-        if mtype == NON:
+        if mtype == _NON:
             self.stats[2] += 1
             return
         rec = self._find_tx(peer, mid)
         if rec is None:
             srv = self.server
-            if mtype == RST and srv is not None and srv.rst_received(peer, mid, now):
+            if mtype == _RST and srv is not None and srv.rst_received(peer, mid, now):
                 return
             self.stats[2] += 1
             return
-        if mtype == ACK:
+        if mtype == _ACK:
             rec[_T_OWNER]._tx_acked(rec[_T_TAG], None, now)
         else:
             rec[_T_OWNER]._tx_reset(rec[_T_TAG], now)
@@ -401,55 +409,48 @@ class Endpoint:
             if ent is not None:
                 # a duplicate (same peer and MID): CON gets the same answer
                 # again, NON is silently ignored (RFC 7252 4.5)
-                if mtype == CON:
-                    self._out.append((empty(ACK, mid) if ent[1] is None else ent[1], peer))
+                if mtype == _CON:
+                    self._out.append((empty(_ACK, mid) if ent[1] is None else ent[1], peer))
                 return
         server = self.server
         if server is None:
-            if mtype == CON:
-                self._out.append((empty(RST, mid), peer))
+            if mtype == _CON:
+                self._out.append((empty(_RST, mid), peer))
             return
         code = msg.code
-        remember = (code == POST or code == PATCH or (code != 1 and msg.opt(BLOCK1) is not None)
-                    or msg.opt(OSCORE) is not None)
+        remember = (code == _POST or code == _PATCH or (code != 1 and msg.opt(_BLOCK1) is not None)
+                    or msg.opt(_OSCORE) is not None)
         resp = server.handle_request(msg, now)
         if resp is None or not isinstance(resp, Message):
             # deferred (separate response follows) or no response at all
-            if mtype == CON:
-                self._out.append((empty(ACK, mid), peer))
-            self._dd_put(peer, mid, now, EXCHANGE_LIFETIME if mtype == CON else NON_LIFETIME, None,
+            if mtype == _CON:
+                self._out.append((empty(_ACK, mid), peer))
+            self._dd_put(peer, mid, now, _EXCHANGE_LIFETIME if mtype == _CON else _NON_LIFETIME, None,
                          mtype)
             return
-        buf = self._buf
-        rtype = ACK if mtype == CON else NON
-        rmid = mid if mtype == CON else self.next_mid()
-        try:
-            n = resp.encode_reply_into(buf, 0, rtype, rmid, msg.token)
-        except (IndexError, ValueError, TypeError):
-            n = -1
-        if n < 0 or n > self.mtu:
+        rtype = _ACK if mtype == _CON else _NON
+        rmid = mid if mtype == _CON else self.next_mid()
+        data = _encode(resp, rtype, rmid, msg.token, self.mtu)
+        if data is None:
             # the handler's response does not fit the MTU (or is not encodable)
-            if len(buf) > self.mtu:  # a slice store past the end grew it
-                buf = self._buf = bytearray(self.mtu)
-            n = Message(ACK, 0xA0).encode_reply_into(buf, 0, rtype, rmid, msg.token)
-        data = buf[:n]
+            data = _encode(Message(_ACK, 0xA0), rtype, rmid, msg.token, self.mtu)
         self._out.append((data, peer))
         if remember:
-            self._dd_put(peer, mid, now, EXCHANGE_LIFETIME if mtype == CON else NON_LIFETIME, data,
+            self._dd_put(peer, mid, now, _EXCHANGE_LIFETIME if mtype == _CON else _NON_LIFETIME, data,
                          mtype)
 
     def send_response(self, resp, req_mtype, token, peer, now, owner, tag):
         """Separate response to a request whose empty ACK went out already:
         CON for a CON request (retransmitted), NON for a NON request."""
         resp.token = token
-        if req_mtype == CON:
+        if req_mtype == _CON:
             return self.send_con(resp, peer, now, owner, tag)
         return self.send_non(resp, peer)
 
     # ------------------------------------------------------------ responses
     def _response(self, msg, peer, now):
         mtype = msg.mtype
-        if mtype == ACK:
+        if mtype == _ACK:
             rec = self._find_tx(peer, msg.mid)
             if rec is None:
                 self.stats[2] += 1
@@ -458,18 +459,18 @@ class Endpoint:
             return
         # CON or NON: separate response or notification
         mid = msg.mid
-        if mtype == CON and self._dd:
+        if mtype == _CON and self._dd:
             ent = self._dd_get(peer, mid, now, _K_RESP)
             if ent is not None:
-                self._out.append((empty(ACK if ent[1] is None else RST, mid), peer))
+                self._out.append((empty(_ACK if ent[1] is None else _RST, mid), peer))
                 return
         client = self.client
         ok = client is not None and client.handle_response(msg, peer, now)
-        if mtype == CON:
-            self._out.append((empty(ACK if ok else RST, mid), peer))
-            self._dd_put(peer, mid, now, EXCHANGE_LIFETIME, None if ok else b"", _K_RESP)
+        if mtype == _CON:
+            self._out.append((empty(_ACK if ok else _RST, mid), peer))
+            self._dd_put(peer, mid, now, _EXCHANGE_LIFETIME, None if ok else b"", _K_RESP)
         elif not ok:
-            self._out.append((empty(RST, mid), peer))
+            self._out.append((empty(_RST, mid), peer))
 
     # ------------------------------------------------------------ timers
     def poll(self, now):
@@ -481,7 +482,7 @@ class Endpoint:
             if tdiff(now, rec[_T_DEADLINE]) < 0:
                 i += 1
                 continue
-            if rec[_T_RETRIES] >= MAX_RETRANSMIT:
+            if rec[_T_RETRIES] >= _MAX_RETRANSMIT:
                 tx.pop(i)
                 rec[_T_OWNER]._tx_failed(rec[_T_TAG], now)
                 continue
@@ -518,3 +519,19 @@ class Endpoint:
         if best is not None and best < 0:
             best = 0
         return best
+
+
+# The public constants (module.NAME, `from coap_ep import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("ACK_TIMEOUT", _ACK_TIMEOUT), ("MAX_RETRANSMIT", _MAX_RETRANSMIT),
+    ("EXCHANGE_LIFETIME", _EXCHANGE_LIFETIME), ("MAX_TRANSMIT_WAIT", _MAX_TRANSMIT_WAIT),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

@@ -24,89 +24,89 @@ except ImportError:
 
 from struct import pack_into as _pack_into
 
-_SFMT = ("0s", "1s", "2s", "3s", "4s", "5s", "6s", "7s", "8s")
+_SFMT = const(("0s", "1s", "2s", "3s", "4s", "5s", "6s", "7s", "8s"))
 
 # ---------------------------------------------------------------- numbers
-CON = const(0)
-NON = const(1)
-ACK = const(2)
-RST = const(3)
+_CON = const(0)
+_NON = const(1)
+_ACK = const(2)
+_RST = const(3)
 
-EMPTY = const(0)
-GET = const(1)
-POST = const(2)
-PUT = const(3)
-DELETE = const(4)
-FETCH = const(5)
-PATCH = const(6)
-IPATCH = const(7)
+_EMPTY = const(0)
+_GET = const(1)
+_POST = const(2)
+_PUT = const(3)
+_DELETE = const(4)
+_FETCH = const(5)
+_PATCH = const(6)
+_IPATCH = const(7)
 
-CREATED = const(0x41)  # 2.01
-DELETED = const(0x42)  # 2.02
-VALID = const(0x43)  # 2.03
-CHANGED = const(0x44)  # 2.04
-CONTENT = const(0x45)  # 2.05
-CONTINUE = const(0x5F)  # 2.31
-BAD_REQUEST = const(0x80)  # 4.00
-UNAUTHORIZED = const(0x81)  # 4.01
-BAD_OPTION = const(0x82)  # 4.02
-FORBIDDEN = const(0x83)  # 4.03
-NOT_FOUND = const(0x84)  # 4.04
-METHOD_NOT_ALLOWED = const(0x85)  # 4.05
-NOT_ACCEPTABLE = const(0x86)  # 4.06
-REQUEST_ENTITY_INCOMPLETE = const(0x88)  # 4.08
-CONFLICT = const(0x89)  # 4.09
-PRECONDITION_FAILED = const(0x8C)  # 4.12
-REQUEST_ENTITY_TOO_LARGE = const(0x8D)  # 4.13
-UNSUPPORTED_CONTENT_FORMAT = const(0x8F)  # 4.15
-INTERNAL_SERVER_ERROR = const(0xA0)  # 5.00
-NOT_IMPLEMENTED = const(0xA1)  # 5.01
-SERVICE_UNAVAILABLE = const(0xA3)  # 5.03
-GATEWAY_TIMEOUT = const(0xA4)  # 5.04
-PROXYING_NOT_SUPPORTED = const(0xA5)  # 5.05
+_CREATED = const(0x41)  # 2.01
+_DELETED = const(0x42)  # 2.02
+_VALID = const(0x43)  # 2.03
+_CHANGED = const(0x44)  # 2.04
+_CONTENT = const(0x45)  # 2.05
+_CONTINUE = const(0x5F)  # 2.31
+_BAD_REQUEST = const(0x80)  # 4.00
+_UNAUTHORIZED = const(0x81)  # 4.01
+_BAD_OPTION = const(0x82)  # 4.02
+_FORBIDDEN = const(0x83)  # 4.03
+_NOT_FOUND = const(0x84)  # 4.04
+_METHOD_NOT_ALLOWED = const(0x85)  # 4.05
+_NOT_ACCEPTABLE = const(0x86)  # 4.06
+_REQUEST_ENTITY_INCOMPLETE = const(0x88)  # 4.08
+_CONFLICT = const(0x89)  # 4.09
+_PRECONDITION_FAILED = const(0x8C)  # 4.12
+_REQUEST_ENTITY_TOO_LARGE = const(0x8D)  # 4.13
+_UNSUPPORTED_CONTENT_FORMAT = const(0x8F)  # 4.15
+_INTERNAL_SERVER_ERROR = const(0xA0)  # 5.00
+_NOT_IMPLEMENTED = const(0xA1)  # 5.01
+_SERVICE_UNAVAILABLE = const(0xA3)  # 5.03
+_GATEWAY_TIMEOUT = const(0xA4)  # 5.04
+_PROXYING_NOT_SUPPORTED = const(0xA5)  # 5.05
 
-IF_MATCH = const(1)
-URI_HOST = const(3)
-ETAG = const(4)
-IF_NONE_MATCH = const(5)
-OBSERVE = const(6)
-URI_PORT = const(7)
-LOCATION_PATH = const(8)
-OSCORE = const(9)
-URI_PATH = const(11)
-CONTENT_FORMAT = const(12)
-MAX_AGE = const(14)
-URI_QUERY = const(15)
-ACCEPT = const(17)
-LOCATION_QUERY = const(20)
-BLOCK2 = const(23)
-BLOCK1 = const(27)
-SIZE2 = const(28)
-PROXY_URI = const(35)
-PROXY_SCHEME = const(39)
-SIZE1 = const(60)
-ECHO = const(252)
-REQUEST_TAG = const(292)
+_IF_MATCH = const(1)
+_URI_HOST = const(3)
+_ETAG = const(4)
+_IF_NONE_MATCH = const(5)
+_OBSERVE = const(6)
+_URI_PORT = const(7)
+_LOCATION_PATH = const(8)
+_OSCORE = const(9)
+_URI_PATH = const(11)
+_CONTENT_FORMAT = const(12)
+_MAX_AGE = const(14)
+_URI_QUERY = const(15)
+_ACCEPT = const(17)
+_LOCATION_QUERY = const(20)
+_BLOCK2 = const(23)
+_BLOCK1 = const(27)
+_SIZE2 = const(28)
+_PROXY_URI = const(35)
+_PROXY_SCHEME = const(39)
+_SIZE1 = const(60)
+_ECHO = const(252)
+_REQUEST_TAG = const(292)
 
 # Content-Format numbers (IANA "CoAP Content-Formats"); the others are in
 # content_format_name()/content_format_number().
-CF_TEXT = const(0)
-CF_LINK_FORMAT = const(40)
-CF_OCTET_STREAM = const(42)
-CF_JSON = const(50)
-CF_CBOR = const(60)
+_CF_TEXT = const(0)
+_CF_LINK_FORMAT = const(40)
+_CF_OCTET_STREAM = const(42)
+_CF_JSON = const(50)
+_CF_CBOR = const(60)
 
 # Caps (see the header comment).
-MAX_OPTIONS = const(16)
-MAX_PATH_SEGS = const(8)
-MAX_OPT_BYTES = const(512)
-MAX_TOKEN = const(8)
+_MAX_OPTIONS = const(16)
+_MAX_PATH_SEGS = const(8)
+_MAX_OPT_BYTES = const(512)
+_MAX_TOKEN = const(8)
 
 # Option value formats (second field of an option_info() entry):
 # 0 empty, 1 opaque, 2 uint, 3 string.
 # Registry: (number, format, min length, max length, repeatable). Critical,
 # unsafe and NoCacheKey follow from the number (option_flags()).
-_REGISTRY = (
+_REGISTRY = const((
     (1, 1, 0, 8, 1),  # If-Match
     (3, 3, 1, 255, 0),  # Uri-Host
     (4, 1, 1, 8, 1),  # ETag
@@ -134,15 +134,15 @@ _REGISTRY = (
     (252, 1, 1, 40, 0),  # Echo (RFC 9175)
     (258, 2, 0, 1, 0),  # No-Response (RFC 7967)
     (292, 1, 0, 8, 1),  # Request-Tag (RFC 9175)
-)
-_NAMES = (
+))
+_NAMES = const((
     "If-Match", "Uri-Host", "ETag", "If-None-Match", "Observe", "Uri-Port",
     "Location-Path", "OSCORE", "Uri-Path", "Content-Format", "Max-Age", "Uri-Query",
     "Hop-Limit", "Accept", "Q-Block1", "Location-Query", "EDHOC", "Block2", "Block1",
     "Size2", "Q-Block2", "Proxy-Uri", "Proxy-Scheme", "Size1", "Echo", "No-Response",
     "Request-Tag",
-)
-_CF_NAMES = (
+))
+_CF_NAMES = const((
     (0, "text/plain;charset=utf-8"),
     (16, 'application/cose;cose-type="cose-encrypt0"'),
     (17, 'application/cose;cose-type="cose-mac0"'),
@@ -159,7 +159,7 @@ _CF_NAMES = (
     (110, "application/senml+json"),
     (112, "application/senml+cbor"),
     (10001, "application/oscore"),
-)
+))
 
 
 # ---------------------------------------------------------------- errors
@@ -334,13 +334,13 @@ class Message:
     Attributes still at their class default (mid 0, empty token/payload,
     no peer) are not stored per instance: fewer bytes per message."""
 
-    mtype = CON
+    mtype = _CON
     mid = 0
     token = b""
     payload = b""
     peer = None
 
-    def __init__(self, mtype=CON, code=GET, mid=0, token=b"", opts=None, payload=b""):
+    def __init__(self, mtype=_CON, code=_GET, mid=0, token=b"", opts=None, payload=b""):
         if mtype:
             self.mtype = mtype
         self.code = code
@@ -415,26 +415,26 @@ class Message:
     # -- URI
     def set_path(self, path):
         """Set Uri-Path from 'a/b/c' (leading '/' ignored) or a list."""
-        self.remove(URI_PATH)
+        self.remove(_URI_PATH)
         if isinstance(path, str):
             path = [s for s in path.split("/") if s]
         for seg in path:
-            self.add(URI_PATH, seg)
+            self.add(_URI_PATH, seg)
         return self
 
     def path(self):
         """Uri-Path as 'a/b' text (no leading slash)."""
-        return "/".join([bytes(v).decode() for n, v in self.opts if n == URI_PATH])
+        return "/".join([bytes(v).decode() for n, v in self.opts if n == _URI_PATH])
 
     def query(self):
-        return [bytes(v).decode() for n, v in self.opts if n == URI_QUERY]
+        return [bytes(v).decode() for n, v in self.opts if n == _URI_QUERY]
 
     def block1(self):
-        v = self.opt(BLOCK1)
+        v = self.opt(_BLOCK1)
         return None if v is None else block_decode(v)
 
     def block2(self):
-        v = self.opt(BLOCK2)
+        v = self.opt(_BLOCK2)
         return None if v is None else block_decode(v)
 
     # -- encoding
@@ -464,7 +464,7 @@ class Message:
         """encode_into() with the header fields given, not taken from self
         (the endpoint answers with a handler's Message without changing it)."""
         tkl = len(tok)
-        if tkl > MAX_TOKEN:
+        if tkl > _MAX_TOKEN:
             raise CoAPFormatError("token too long")
         _pack_into(">BBH", buf, off, 0x40 | ((mtype & 3) << 4) | tkl, self.code, mid & 0xFFFF)
         off += 4
@@ -631,16 +631,16 @@ def decode_options(data, off, mv=None, hdr=None):
         if end > n:
             _fail(CoAPFormatError, "truncated option value", hdr)
         cnt += 1
-        if cnt > MAX_OPTIONS:
+        if cnt > _MAX_OPTIONS:
             _fail(CoAPLimitError, "too many options", hdr)
         total += ln
         if num == 11:
             paths += 1
         opts.append((num, bytes(data[off:end]) if view else data[off:end]))
         off = end
-    if total > MAX_OPT_BYTES:
+    if total > _MAX_OPT_BYTES:
         _fail(CoAPLimitError, "options too long", hdr)
-    if paths > MAX_PATH_SEGS:
+    if paths > _MAX_PATH_SEGS:
         _fail(CoAPLimitError, "too many path segments", hdr)
     return opts, payload
 
@@ -694,10 +694,49 @@ def response(code, payload=b"", cf=None):
     """Convenience: a response Message (the endpoint fills type/mid/token).
     Its opts start as a shared tuple; add()/set()/remove() copy it first."""
     if cf is None:
-        return Message(ACK, code, 0, b"", None, payload)
+        return Message(_ACK, code, 0, b"", None, payload)
     opts = _CF_OPTS.get(cf)
     if opts is None:
-        opts = ((CONTENT_FORMAT, uint_encode(cf)),)
+        opts = ((_CONTENT_FORMAT, uint_encode(cf)),)
         if len(_CF_OPTS) < 8:
             _CF_OPTS[cf] = opts
-    return Message(ACK, code, 0, b"", opts, payload)
+    return Message(_ACK, code, 0, b"", opts, payload)
+
+
+# The public constants (module.NAME, `from coap_msg import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("CON", _CON), ("NON", _NON), ("ACK", _ACK), ("RST", _RST), ("EMPTY", _EMPTY), ("GET", _GET),
+    ("POST", _POST), ("PUT", _PUT), ("DELETE", _DELETE), ("FETCH", _FETCH), ("PATCH", _PATCH),
+    ("IPATCH", _IPATCH), ("CREATED", _CREATED), ("DELETED", _DELETED), ("VALID", _VALID),
+    ("CHANGED", _CHANGED), ("CONTENT", _CONTENT), ("CONTINUE", _CONTINUE),
+    ("BAD_REQUEST", _BAD_REQUEST), ("UNAUTHORIZED", _UNAUTHORIZED), ("BAD_OPTION", _BAD_OPTION),
+    ("FORBIDDEN", _FORBIDDEN), ("NOT_FOUND", _NOT_FOUND),
+    ("METHOD_NOT_ALLOWED", _METHOD_NOT_ALLOWED), ("NOT_ACCEPTABLE", _NOT_ACCEPTABLE),
+    ("REQUEST_ENTITY_INCOMPLETE", _REQUEST_ENTITY_INCOMPLETE), ("CONFLICT", _CONFLICT),
+    ("PRECONDITION_FAILED", _PRECONDITION_FAILED),
+    ("REQUEST_ENTITY_TOO_LARGE", _REQUEST_ENTITY_TOO_LARGE),
+    ("UNSUPPORTED_CONTENT_FORMAT", _UNSUPPORTED_CONTENT_FORMAT),
+    ("INTERNAL_SERVER_ERROR", _INTERNAL_SERVER_ERROR), ("NOT_IMPLEMENTED", _NOT_IMPLEMENTED),
+    ("SERVICE_UNAVAILABLE", _SERVICE_UNAVAILABLE), ("GATEWAY_TIMEOUT", _GATEWAY_TIMEOUT),
+    ("PROXYING_NOT_SUPPORTED", _PROXYING_NOT_SUPPORTED), ("IF_MATCH", _IF_MATCH),
+    ("URI_HOST", _URI_HOST), ("ETAG", _ETAG), ("IF_NONE_MATCH", _IF_NONE_MATCH),
+    ("OBSERVE", _OBSERVE), ("URI_PORT", _URI_PORT), ("LOCATION_PATH", _LOCATION_PATH),
+    ("OSCORE", _OSCORE), ("URI_PATH", _URI_PATH), ("CONTENT_FORMAT", _CONTENT_FORMAT),
+    ("MAX_AGE", _MAX_AGE), ("URI_QUERY", _URI_QUERY), ("ACCEPT", _ACCEPT),
+    ("LOCATION_QUERY", _LOCATION_QUERY), ("BLOCK2", _BLOCK2), ("BLOCK1", _BLOCK1),
+    ("SIZE2", _SIZE2), ("PROXY_URI", _PROXY_URI), ("PROXY_SCHEME", _PROXY_SCHEME),
+    ("SIZE1", _SIZE1), ("ECHO", _ECHO), ("REQUEST_TAG", _REQUEST_TAG), ("CF_TEXT", _CF_TEXT),
+    ("CF_LINK_FORMAT", _CF_LINK_FORMAT), ("CF_OCTET_STREAM", _CF_OCTET_STREAM),
+    ("CF_JSON", _CF_JSON), ("CF_CBOR", _CF_CBOR), ("MAX_OPTIONS", _MAX_OPTIONS),
+    ("MAX_PATH_SEGS", _MAX_PATH_SEGS), ("MAX_OPT_BYTES", _MAX_OPT_BYTES),
+    ("MAX_TOKEN", _MAX_TOKEN),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

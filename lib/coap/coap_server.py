@@ -61,27 +61,6 @@ except ImportError:
 
 
 from coap_msg import (
-    ACK,
-    BLOCK1,
-    BLOCK2,
-    CONTINUE,
-    ECHO,
-    GET,
-    OBSERVE,
-    SIZE1,
-    SIZE2,
-    BAD_OPTION,
-    BAD_REQUEST,
-    INTERNAL_SERVER_ERROR,
-    METHOD_NOT_ALLOWED,
-    NOT_ACCEPTABLE,
-    NOT_FOUND,
-    PROXYING_NOT_SUPPORTED,
-    REQUEST_ENTITY_INCOMPLETE,
-    REQUEST_ENTITY_TOO_LARGE,
-    UNAUTHORIZED,
-    UNSUPPORTED_CONTENT_FORMAT,
-    CF_LINK_FORMAT,
     CoAPError,
     CoAPLimitError,
     CoAPResponseError,
@@ -89,18 +68,43 @@ from coap_msg import (
     uint_decode,
     uint_encode,
 )
+
+# coap_msg's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_ACK = const(2)
+_BLOCK1 = const(27)
+_BLOCK2 = const(23)
+_CONTINUE = const(95)
+_ECHO = const(252)
+_GET = const(1)
+_OBSERVE = const(6)
+_SIZE1 = const(60)
+_SIZE2 = const(28)
+_BAD_OPTION = const(130)
+_BAD_REQUEST = const(128)
+_INTERNAL_SERVER_ERROR = const(160)
+_METHOD_NOT_ALLOWED = const(133)
+_NOT_ACCEPTABLE = const(134)
+_NOT_FOUND = const(132)
+_PROXYING_NOT_SUPPORTED = const(165)
+_REQUEST_ENTITY_INCOMPLETE = const(136)
+_REQUEST_ENTITY_TOO_LARGE = const(141)
+_UNAUTHORIZED = const(129)
+_UNSUPPORTED_CONTENT_FORMAT = const(143)
+_CF_LINK_FORMAT = const(40)
+
 from coap_ep import tadd, tdiff
 
-M_GET = const(2)
-M_POST = const(4)
-M_PUT = const(8)
-M_DELETE = const(16)
-M_FETCH = const(32)
-M_PATCH = const(64)
-M_IPATCH = const(128)
+_M_GET = const(2)
+_M_POST = const(4)
+_M_PUT = const(8)
+_M_DELETE = const(16)
+_M_FETCH = const(32)
+_M_PATCH = const(64)
+_M_IPATCH = const(128)
 _BODY_METHODS = const(0xEC)  # POST PUT FETCH PATCH iPATCH
 
-CON_INTERVAL = const(86400000)  # 24 h
+_CON_INTERVAL = const(86400000)  # 24 h
 _BUFFERS = (bytes, bytearray, memoryview)
 
 
@@ -131,7 +135,7 @@ _B_EXPIRY = const(5)
 
 
 def _err(code, text=""):
-    m = Message(ACK, code)
+    m = Message(_ACK, code)
     if text:
         m.payload = text.encode()
     return m
@@ -158,7 +162,7 @@ class Resource:
 
 class Server:
     def __init__(self, rand=None, max_observers=8, max_block1=2, block1_timeout_ms=60000,
-                 max_echo=4, echo_window_ms=10000, block_szx=6, con_interval_ms=CON_INTERVAL,
+                 max_echo=4, echo_window_ms=10000, block_szx=6, con_interval_ms=_CON_INTERVAL,
                  well_known=True):
         self.ep = None
         self.rand = rand
@@ -178,7 +182,7 @@ class Server:
         self.errors = 0
         self.last_error = None
         if well_known:
-            self.add(".well-known/core", self._well_known, ct=CF_LINK_FORMAT, hidden=True)
+            self.add(".well-known/core", self._well_known, ct=_CF_LINK_FORMAT, hidden=True)
 
     def attach(self, ep):
         self.ep = ep
@@ -186,7 +190,7 @@ class Server:
             self.rand = ep.rand
 
     # ------------------------------------------------------------ resources
-    def add(self, path, handler, methods=M_GET, rt=None, if_=None, ct=None, title=None, sz=None,
+    def add(self, path, handler, methods=_M_GET, rt=None, if_=None, ct=None, title=None, sz=None,
             observable=False, sink=None, max_body=1024, ct_in=None, fresh=False,
             conditional=False, con_notify=False, hidden=False, attrs=()):
         """Register a resource at `path` ('a/b', no leading slash)."""
@@ -224,8 +228,8 @@ class Server:
 
         links = [(r.path, r.attrs) for r in self._order if not r.hidden]
         doc = link_format(links, req.query())
-        m = Message(ACK, 0x45, 0, b"", None, doc.encode())
-        m.add(12, CF_LINK_FORMAT)
+        m = Message(_ACK, 0x45, 0, b"", None, doc.encode())
+        m.add(12, _CF_LINK_FORMAT)
         return m
 
     # ------------------------------------------------------------ requests
@@ -257,11 +261,11 @@ class Server:
                 key = b"" if seg is None else seg
             res = self._res.get(key)
             if res is None:
-                return _err(NOT_FOUND)
+                return _err(_NOT_FOUND)
             if res.slow:
                 return self._dispatch_full(req, now)
             if not (res.methods >> req.code) & 1:
-                return _err(METHOD_NOT_ALLOWED)
+                return _err(_METHOD_NOT_ALLOWED)
             resp = res.handler(req)
             if resp is SEPARATE:
                 return None
@@ -278,11 +282,11 @@ class Server:
         except CoAPResponseError as e:
             return _err(e.code, e.args[0] if e.args else "")
         except CoAPError as e:
-            return _err(BAD_REQUEST, e.args[0] if e.args else "")
+            return _err(_BAD_REQUEST, e.args[0] if e.args else "")
         except Exception as e:  # a handler bug must not stop the server
             self.errors += 1
             self.last_error = e
-            return _err(INTERNAL_SERVER_ERROR)
+            return _err(_INTERNAL_SERVER_ERROR)
 
     def _dispatch_full(self, req, now):
         seg = None
@@ -321,38 +325,38 @@ class Server:
                 crit = n
         if crit:
             if crit == 35 or crit == 39:
-                return _err(PROXYING_NOT_SUPPORTED)
-            return _err(BAD_OPTION, "option %d" % crit)
+                return _err(_PROXYING_NOT_SUPPORTED)
+            return _err(_BAD_OPTION, "option %d" % crit)
         if segs is not None:
             key = b"/".join(segs)
         else:
             key = b"" if seg is None else seg
         res = self._res.get(key)
         if res is None:
-            return _err(NOT_FOUND)
+            return _err(_NOT_FOUND)
         code = req.code
         if not (res.methods >> code) & 1:
-            return _err(METHOD_NOT_ALLOWED)
+            return _err(_METHOD_NOT_ALLOWED)
         if cond and not res.conditional:
-            return _err(BAD_OPTION, "conditional")
+            return _err(_BAD_OPTION, "conditional")
         if (b1 is not None and len(b1) > 3) or (b2 is not None and len(b2) > 3):
-            return _err(BAD_OPTION, "block")
+            return _err(_BAD_OPTION, "block")
         if accept is not None:
             if len(accept) > 2:
-                return _err(BAD_OPTION, "accept")
+                return _err(_BAD_OPTION, "accept")
             if res.ct is not None and uint_decode(accept) != res.ct:
-                return _err(NOT_ACCEPTABLE)
+                return _err(_NOT_ACCEPTABLE)
         if res.ct_in is not None and req.payload:
             c = None if cf is None or len(cf) > 2 else uint_decode(cf)
             if c not in res.ct_in:
-                return _err(UNSUPPORTED_CONTENT_FORMAT)
+                return _err(_UNSUPPORTED_CONTENT_FORMAT)
         if res.fresh and (b1 is None or uint_decode(b1) >> 4 == 0):
             if echo is None or not self._echo_ok(echo, req.peer, now):
                 return self._echo_challenge(req.peer, now)
         if (res.sink is not None and (_BODY_METHODS >> code) & 1) or b1 is not None:
             return self._body(req, res, key, b1, rtag, b2, now)
         reg = False
-        if obs is not None and code == GET and len(obs) <= 3:
+        if obs is not None and code == _GET and len(obs) <= 3:
             o = uint_decode(obs)
             if o == 1:
                 self.cancel_observation(req.peer, req.token)
@@ -365,7 +369,7 @@ class Server:
             raise TypeError("handler result")
         if reg and 0x40 <= resp.code < 0x60:
             if self._register(req, res, b2, now):
-                resp.add(OBSERVE, self._next_seq())
+                resp.add(_OBSERVE, self._next_seq())
         if not resp.payload:
             return resp
         return self._block2(resp, b2)
@@ -394,7 +398,7 @@ class Server:
             num = v >> 4
             rszx = v & 7
             if rszx == 7:
-                return _err(BAD_REQUEST, "szx 7")
+                return _err(_BAD_REQUEST, "szx 7")
             if rszx < szx:
                 szx = rszx
             else:
@@ -403,7 +407,7 @@ class Server:
         bs = 16 << szx
         off = num * bs
         if off >= size and num:
-            return _err(BAD_OPTION, "block out of range")
+            return _err(_BAD_OPTION, "block out of range")
         end = off + bs
         more = end < size
         if not more:
@@ -412,9 +416,9 @@ class Server:
             resp.payload = memoryview(body)[off:end]
         else:
             resp.payload = body.read_block(off, end - off)
-        resp.set(BLOCK2, (num << 4) | (8 if more else 0) | szx)
+        resp.set(_BLOCK2, (num << 4) | (8 if more else 0) | szx)
         if size2:
-            resp.set(SIZE2, size)
+            resp.set(_SIZE2, size)
         return resp
 
     # ------------------------------------------------------------ Block1
@@ -437,8 +441,8 @@ class Server:
                 self.last_error = e
 
     def _too_large(self, limit):
-        r = _err(REQUEST_ENTITY_TOO_LARGE)
-        r.add(SIZE1, limit)
+        r = _err(_REQUEST_ENTITY_TOO_LARGE)
+        r.add(_SIZE1, limit)
         return r
 
     def _final(self, req, res, sink, b2):
@@ -471,7 +475,7 @@ class Server:
                     return self._too_large(16 << self.block_szx)
             resp = self._final(req, res, None, b2)
             if resp is not None and b1 is not None:
-                resp.add(BLOCK1, uint_decode(b1) & 7)
+                resp.add(_BLOCK1, uint_decode(b1) & 7)
             return resp
         if b1 is None:
             if plen > limit:
@@ -485,17 +489,17 @@ class Server:
         more = v & 8
         szx = v & 7
         if szx == 7:
-            return _err(BAD_REQUEST, "szx 7")
+            return _err(_BAD_REQUEST, "szx 7")
         bs = 16 << szx
         if plen > bs or (more and plen != bs):
-            return _err(BAD_REQUEST, "block size")
+            return _err(_BAD_REQUEST, "block size")
         off = num * bs
         opkey = (req.peer, key, rtag)
         op = self._find_b1(opkey)
         if num == 0:
             if op is not None:
                 self._drop_b1(op, True)
-            size1 = req.opt(SIZE1)
+            size1 = req.opt(_SIZE1)
             size1 = None if size1 is None else uint_decode(size1)
             if size1 is not None and size1 > limit:
                 return self._too_large(limit)
@@ -510,15 +514,15 @@ class Server:
             self._b1.append(op)
         else:
             if op is None:
-                return _err(REQUEST_ENTITY_INCOMPLETE)
+                return _err(_REQUEST_ENTITY_INCOMPLETE)
             if off == op[_B_LASTOFF] and num == op[_B_LASTNUM] and off + plen == op[_B_NEXT]:
                 # the same block again (a retry with a new MID): answer again
-                r = Message(ACK, CONTINUE)
-                r.add(BLOCK1, (num << 4) | 8 | szx)
+                r = Message(_ACK, _CONTINUE)
+                r.add(_BLOCK1, (num << 4) | 8 | szx)
                 return r
             if off != op[_B_NEXT]:
                 self._drop_b1(op, True)
-                return _err(REQUEST_ENTITY_INCOMPLETE)
+                return _err(_REQUEST_ENTITY_INCOMPLETE)
         if op[_B_NEXT] + plen > limit:
             self._drop_b1(op, True)
             return self._too_large(limit)
@@ -532,13 +536,13 @@ class Server:
             out_szx = szx
             if num == 0 and self.block_szx < szx:
                 out_szx = self.block_szx  # ask for smaller blocks (RFC 7959 2.3)
-            r = Message(ACK, CONTINUE)
-            r.add(BLOCK1, (num << 4) | 8 | out_szx)
+            r = Message(_ACK, _CONTINUE)
+            r.add(_BLOCK1, (num << 4) | 8 | out_szx)
             return r
         self._drop_b1(op, False)
         resp = self._final(req, res, op[_B_SINK], b2)
         if resp is not None:
-            resp.set(BLOCK1, (num << 4) | szx)
+            resp.set(_BLOCK1, (num << 4) | szx)
         return resp
 
     # ------------------------------------------------------------ Echo
@@ -554,8 +558,8 @@ class Server:
         if len(ring) >= self._max_echo:
             ring.pop(0)
         ring.append((value, tadd(now, self._echo_window), peer))
-        r = _err(UNAUTHORIZED)
-        r.add(ECHO, value)
+        r = _err(_UNAUTHORIZED)
+        r.add(_ECHO, value)
         return r
 
     # ------------------------------------------------------------ Observe
@@ -633,7 +637,7 @@ class Server:
     def _notify_one(self, ob, res, now):
         ep = self.ep
         peer = ob[_O_PEER]
-        req = Message(0, GET, 0, ob[_O_TOKEN], list(ob[_O_OPTS]))
+        req = Message(0, _GET, 0, ob[_O_TOKEN], list(ob[_O_OPTS]))
         req.peer = peer
         try:
             resp = res.handler(req)
@@ -644,10 +648,10 @@ class Server:
         except Exception as e:
             self.errors += 1
             self.last_error = e
-            resp = _err(INTERNAL_SERVER_ERROR)
+            resp = _err(_INTERNAL_SERVER_ERROR)
         ok = 0x40 <= resp.code < 0x60
         if ok:
-            resp.add(OBSERVE, self._next_seq())
+            resp.add(_OBSERVE, self._next_seq())
             if resp.payload:
                 b2 = ob[_O_B2]
                 resp = self._block2(resp, None if b2 is None else uint_encode(uint_decode(b2) & 7))
@@ -689,7 +693,7 @@ class Server:
         """Send the separate response to `req`, for which the handler
         returned SEPARATE; call ep.drain() afterwards."""
         if resp.payload:
-            resp = self._block2(resp, req.opt(BLOCK2))
+            resp = self._block2(resp, req.opt(_BLOCK2))
         return self.ep.send_response(resp, req.mtype, bytes(req.token), req.peer, now, self, req)
 
     # ------------------------------------------------------------ endpoint callbacks
@@ -723,3 +727,20 @@ class Server:
             if best is None or d < best:
                 best = d
         return best
+
+
+# The public constants (module.NAME, `from coap_server import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("M_GET", _M_GET), ("M_POST", _M_POST), ("M_PUT", _M_PUT), ("M_DELETE", _M_DELETE),
+    ("M_FETCH", _M_FETCH), ("M_PATCH", _M_PATCH), ("M_IPATCH", _M_IPATCH),
+    ("CON_INTERVAL", _CON_INTERVAL),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

@@ -27,58 +27,58 @@ import hgcrypto
 hkdf_sha256 = hgcrypto.hkdf_sha256
 
 # CBOR tags (RFC 9052 section 2, RFC 8392 section 6)
-TAG_ENCRYPT0 = const(16)
-TAG_MAC0 = const(17)
-TAG_SIGN1 = const(18)
-TAG_CWT = const(61)
+_TAG_ENCRYPT0 = const(16)
+_TAG_MAC0 = const(17)
+_TAG_SIGN1 = const(18)
+_TAG_CWT = const(61)
 
 # Header parameter labels (RFC 9052 section 3.1)
-H_ALG = const(1)
-H_CRIT = const(2)
-H_CONTENT_TYPE = const(3)
-H_KID = const(4)
-H_IV = const(5)
-H_PARTIAL_IV = const(6)
+_H_ALG = const(1)
+_H_CRIT = const(2)
+_H_CONTENT_TYPE = const(3)
+_H_KID = const(4)
+_H_IV = const(5)
+_H_PARTIAL_IV = const(6)
 
 # Algorithms (IANA "COSE Algorithms")
-ALG_A256KW = const(-5)
-ALG_HMAC_256_64 = const(4)
-ALG_HMAC_256_256 = const(5)
-ALG_AES_CCM_16_64_128 = const(10)
-ALG_HSS_LMS = const(-46)
-ALG_A256CTR = const(-65532)
+_ALG_A256KW = const(-5)
+_ALG_HMAC_256_64 = const(4)
+_ALG_HMAC_256_256 = const(5)
+_ALG_AES_CCM_16_64_128 = const(10)
+_ALG_HSS_LMS = const(-46)
+_ALG_A256CTR = const(-65532)
 
 # COSE_Key labels and key types (RFC 9052 section 7, RFC 9053, RFC 9708)
-KEY_KTY = const(1)
-KEY_KID = const(2)
-KEY_ALG = const(3)
-KEY_OPS = const(4)
-KEY_BASE_IV = const(5)
-KTY_EC2 = const(2)
-KTY_SYMMETRIC = const(4)
-KTY_HSS_LMS = const(5)
+_KEY_KTY = const(1)
+_KEY_KID = const(2)
+_KEY_ALG = const(3)
+_KEY_OPS = const(4)
+_KEY_BASE_IV = const(5)
+_KTY_EC2 = const(2)
+_KTY_SYMMETRIC = const(4)
+_KTY_HSS_LMS = const(5)
 
 # key_ops values (RFC 9052 Table 5)
-OP_SIGN = const(1)
-OP_VERIFY = const(2)
-OP_ENCRYPT = const(3)
-OP_DECRYPT = const(4)
-OP_WRAP_KEY = const(5)
-OP_UNWRAP_KEY = const(6)
-OP_MAC_CREATE = const(9)
-OP_MAC_VERIFY = const(10)
+_OP_SIGN = const(1)
+_OP_VERIFY = const(2)
+_OP_ENCRYPT = const(3)
+_OP_DECRYPT = const(4)
+_OP_WRAP_KEY = const(5)
+_OP_UNWRAP_KEY = const(6)
+_OP_MAC_CREATE = const(9)
+_OP_MAC_VERIFY = const(10)
 
 # Algorithm kinds in the registry
-KIND_MAC = const(1)
-KIND_AEAD = const(2)
-KIND_SIGNATURE = const(3)
-KIND_KEY_WRAP = const(4)
-KIND_CIPHER = const(5)
+_KIND_MAC = const(1)
+_KIND_AEAD = const(2)
+_KIND_SIGNATURE = const(3)
+_KIND_KEY_WRAP = const(4)
+_KIND_CIPHER = const(5)
 
-_ARRAY_LEN = {TAG_ENCRYPT0: 3, TAG_MAC0: 4, TAG_SIGN1: 4}
+_ARRAY_LEN = {_TAG_ENCRYPT0: 3, _TAG_MAC0: 4, _TAG_SIGN1: 4}
 # Labels this library processes itself; others listed in crit are rejected
 # unless the caller names them in `understood`.
-_UNDERSTOOD = (H_ALG, H_CONTENT_TYPE, H_KID, H_IV, H_PARTIAL_IV)
+_UNDERSTOOD = const((_H_ALG, _H_CONTENT_TYPE, _H_KID, _H_IV, _H_PARTIAL_IV))
 
 
 class COSEError(ValueError):
@@ -118,6 +118,14 @@ def _bytes_arg(x, what):
         return x
     if isinstance(x, (bytes, bytearray, memoryview)):
         return bytes(x)
+    raise COSEError(what + " must be bytes")
+
+
+def _buffer_arg(x, what):
+    # a payload joined onto a structure prefix: any buffer, not copied first
+    # (a zero-copy decode's memoryview would otherwise be copied twice)
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return x
     raise COSEError(what + " must be bytes")
 
 
@@ -175,20 +183,20 @@ def _structure_prefix(context, protected, external_aad, payload_len):
     return out
 
 
-_CTX_SIGNATURE1 = b"\x6aSignature1"
-_CTX_MAC0 = b"\x64MAC0"
-_CTX_ENCRYPT0 = b"\x68Encrypt0"
+_CTX_SIGNATURE1 = const(b"\x6aSignature1")
+_CTX_MAC0 = const(b"\x64MAC0")
+_CTX_ENCRYPT0 = const(b"\x68Encrypt0")
 
 
 def sig_structure(protected, external_aad, payload):
     """Sig_structure ["Signature1", protected, external_aad, payload] (RFC 9052 4.4)."""
-    payload = _bytes_arg(payload, "payload")
+    payload = _buffer_arg(payload, "payload")
     return _structure_prefix(_CTX_SIGNATURE1, protected, external_aad, len(payload)) + payload
 
 
 def mac_structure(protected, external_aad, payload):
     """MAC_structure ["MAC0", protected, external_aad, payload] (RFC 9052 6.3)."""
-    payload = _bytes_arg(payload, "payload")
+    payload = _buffer_arg(payload, "payload")
     return _structure_prefix(_CTX_MAC0, protected, external_aad, len(payload)) + payload
 
 
@@ -200,13 +208,26 @@ def enc_structure(protected, external_aad):
 # --------------------------------------------------------------- algorithms
 
 
-class MacAlg:
-    kind = KIND_MAC
+class _SymAlg:
+    """A registry entry with a key of its own: MAC (mac), AEAD (encrypt,
+    decrypt), key wrap (wrap, unwrap) or cipher (crypt), as `kind` says.
+    One class for the four kinds (each class costs heap on a small board);
+    get_alg(alg_id, kind) checks the kind before any of these is called."""
 
-    def __init__(self, alg_id, tag_len):
+    iv_len = 16  # the cipher's (AES-CTR, RFC 9459: the initial counter block)
+
+    def __init__(self, kind, alg_id, key_len, tag_len=0, nonce_len=0):
+        self.kind = kind
         self.id = alg_id
+        self.key_len = key_len  # 0: any non-empty key (HMAC)
         self.tag_len = tag_len
+        self.nonce_len = nonce_len
 
+    def _key(self, key):
+        if len(key) != self.key_len:
+            raise COSEError("bad key length")
+
+    # MAC
     def mac(self, key, chunks):
         if not key:
             raise COSEError("bad key length")
@@ -215,19 +236,9 @@ class MacAlg:
             h.update(c)
         return h.digest()[: self.tag_len]
 
-
-class AeadAlg:
-    kind = KIND_AEAD
-
-    def __init__(self, alg_id, key_len, nonce_len, tag_len):
-        self.id = alg_id
-        self.key_len = key_len
-        self.nonce_len = nonce_len
-        self.tag_len = tag_len
-
+    # AEAD
     def _check(self, key, nonce):
-        if len(key) != self.key_len:
-            raise COSEError("bad key length")
+        self._key(key)
         if len(nonce) != self.nonce_len:
             raise COSEError("bad IV length")
 
@@ -248,9 +259,33 @@ class AeadAlg:
         except hgcrypto.CryptoError:
             raise _failed()
 
+    # key wrap
+    def wrap(self, kek, cek):
+        self._key(kek)
+        if len(cek) < 16 or len(cek) % 8:
+            raise COSEError("bad key length")
+        return hgcrypto.aes_key_wrap(kek, cek)
+
+    def unwrap(self, kek, wrapped):
+        self._key(kek)
+        if len(wrapped) < 24 or len(wrapped) % 8:
+            raise _failed()
+        try:
+            return hgcrypto.aes_key_unwrap(kek, wrapped)
+        except hgcrypto.CryptoError:
+            raise _failed()
+
+    # cipher (AES-CTR: unauthenticated; encryption and decryption are the
+    # same operation)
+    def crypt(self, key, iv, data):
+        self._key(key)
+        if len(iv) != self.iv_len:
+            raise COSEError("bad IV length")
+        return hgcrypto.aes_ctr(key, iv, data)
+
 
 class SignatureAlg:
-    kind = KIND_SIGNATURE
+    kind = _KIND_SIGNATURE
 
     def __init__(self, alg_id, verify_fn=None, sign_fn=None):
         self.id = alg_id
@@ -275,57 +310,14 @@ class SignatureAlg:
             raise _failed()
 
 
-class KeyWrapAlg:
-    kind = KIND_KEY_WRAP
-
-    def __init__(self, alg_id, key_len):
-        self.id = alg_id
-        self.key_len = key_len
-
-    def wrap(self, kek, cek):
-        if len(kek) != self.key_len:
-            raise COSEError("bad key length")
-        if len(cek) < 16 or len(cek) % 8:
-            raise COSEError("bad key length")
-        return hgcrypto.aes_key_wrap(kek, cek)
-
-    def unwrap(self, kek, wrapped):
-        if len(kek) != self.key_len:
-            raise COSEError("bad key length")
-        if len(wrapped) < 24 or len(wrapped) % 8:
-            raise _failed()
-        try:
-            return hgcrypto.aes_key_unwrap(kek, wrapped)
-        except hgcrypto.CryptoError:
-            raise _failed()
-
-
-class CipherAlg:
-    # AES-CTR (RFC 9459): unauthenticated; the 16-byte IV is the initial
-    # counter block. Encryption and decryption are the same operation.
-    kind = KIND_CIPHER
-
-    def __init__(self, alg_id, key_len):
-        self.id = alg_id
-        self.key_len = key_len
-        self.iv_len = 16
-
-    def crypt(self, key, iv, data):
-        if len(key) != self.key_len:
-            raise COSEError("bad key length")
-        if len(iv) != self.iv_len:
-            raise COSEError("bad IV length")
-        return hgcrypto.aes_ctr(key, iv, data)
-
-
 ALGORITHMS = {
-    ALG_HMAC_256_64: MacAlg(ALG_HMAC_256_64, 8),
-    ALG_HMAC_256_256: MacAlg(ALG_HMAC_256_256, 32),
-    ALG_AES_CCM_16_64_128: AeadAlg(ALG_AES_CCM_16_64_128, 16, 13, 8),
+    _ALG_HMAC_256_64: _SymAlg(_KIND_MAC, _ALG_HMAC_256_64, 0, 8),
+    _ALG_HMAC_256_256: _SymAlg(_KIND_MAC, _ALG_HMAC_256_256, 0, 32),
+    _ALG_AES_CCM_16_64_128: _SymAlg(_KIND_AEAD, _ALG_AES_CCM_16_64_128, 16, 8, 13),
     # No implementation until the LMS module calls register_signature_alg().
-    ALG_HSS_LMS: SignatureAlg(ALG_HSS_LMS),
-    ALG_A256KW: KeyWrapAlg(ALG_A256KW, 32),
-    ALG_A256CTR: CipherAlg(ALG_A256CTR, 32),
+    _ALG_HSS_LMS: SignatureAlg(_ALG_HSS_LMS),
+    _ALG_A256KW: _SymAlg(_KIND_KEY_WRAP, _ALG_A256KW, 32),
+    _ALG_A256CTR: _SymAlg(_KIND_CIPHER, _ALG_A256CTR, 32),
 }
 
 
@@ -348,28 +340,28 @@ def register_signature_alg(alg_id, verify_fn, sign_fn=None):
     if not _is_int(alg_id):
         raise COSEError("unknown algorithm")
     a = ALGORITHMS.get(alg_id)
-    if a is not None and a.kind != KIND_SIGNATURE:
+    if a is not None and a.kind != _KIND_SIGNATURE:
         raise COSEError("wrong algorithm type")
     ALGORITHMS[alg_id] = SignatureAlg(alg_id, verify_fn, sign_fn)
 
 
-def key_wrap(kek, cek, alg=ALG_A256KW):
+def key_wrap(kek, cek, alg=_ALG_A256KW):
     """AES key wrap (RFC 3394) of cek under kek (bytes or a Symmetric COSEKey)."""
-    a = get_alg(alg, KIND_KEY_WRAP)
-    kek = _key_material(kek, alg, OP_WRAP_KEY, KTY_SYMMETRIC, "k")
+    a = get_alg(alg, _KIND_KEY_WRAP)
+    kek = _key_material(kek, alg, _OP_WRAP_KEY, _KTY_SYMMETRIC, "k")
     return a.wrap(_bytes_arg(kek, "key"), _bytes_arg(cek, "key"))
 
 
-def key_unwrap(kek, wrapped, alg=ALG_A256KW):
+def key_unwrap(kek, wrapped, alg=_ALG_A256KW):
     """Inverse of key_wrap; integrity failure raises COSEVerifyError."""
-    a = get_alg(alg, KIND_KEY_WRAP)
-    kek = _key_material(kek, alg, OP_UNWRAP_KEY, KTY_SYMMETRIC, "k")
+    a = get_alg(alg, _KIND_KEY_WRAP)
+    kek = _key_material(kek, alg, _OP_UNWRAP_KEY, _KTY_SYMMETRIC, "k")
     return a.unwrap(_bytes_arg(kek, "key"), _bytes_arg(wrapped, "ciphertext"))
 
 
-def ctr_crypt(key, iv, data, alg=ALG_A256CTR):
+def ctr_crypt(key, iv, data, alg=_ALG_A256CTR):
     """AES-CTR encrypt == decrypt of data with a 16-byte IV (RFC 9459). No integrity."""
-    return get_alg(alg, KIND_CIPHER).crypt(
+    return get_alg(alg, _KIND_CIPHER).crypt(
         _bytes_arg(key, "key"), _bytes_arg(iv, "IV"), _bytes_arg(data, "data")
     )
 
@@ -389,23 +381,23 @@ def _check_headers(prot, unprot, understood):
             if bucket is unprot and label in prot:
                 raise COSEError("duplicate header label")
             v = bucket[label]
-            if label == H_ALG:
+            if label == _H_ALG:
                 if not _is_label(v):
                     raise COSEError("bad alg")
-            elif label == H_CRIT:
+            elif label == _H_CRIT:
                 if bucket is unprot:
                     raise COSEError("crit not protected")
                 if not isinstance(v, list) or not v:
                     raise COSEError("bad crit")
-            elif label == H_CONTENT_TYPE:
+            elif label == _H_CONTENT_TYPE:
                 if not (isinstance(v, str) or (_is_int(v) and v >= 0)):
                     raise COSEError("bad content type")
-            elif label in (H_KID, H_IV, H_PARTIAL_IV):
+            elif label in (_H_KID, _H_IV, _H_PARTIAL_IV):
                 if not _is_bytes(v):
                     raise COSEError("bad header value")
-    if (H_IV in prot or H_IV in unprot) and (H_PARTIAL_IV in prot or H_PARTIAL_IV in unprot):
+    if (_H_IV in prot or _H_IV in unprot) and (_H_PARTIAL_IV in prot or _H_PARTIAL_IV in unprot):
         raise COSEError("IV and Partial IV both present")
-    crit = prot.get(H_CRIT)
+    crit = prot.get(_H_CRIT)
     if crit is not None:
         for label in crit:
             if not _is_label(label):
@@ -470,7 +462,7 @@ class COSEMessage:
         self.unprotected = unprot
         self.content = content
         self.tag_or_signature = tag_or_sig
-        self.alg = _find(prot, unprot, H_ALG)
+        self.alg = _find(prot, unprot, _H_ALG)
         self.payload = None
 
     def header(self, label, default=None):
@@ -516,7 +508,7 @@ def decode(data, cose_type=None, cwt=False, understood=(), zero_copy=False):
     if not _is_buffer(data):
         raise COSEError("message must be bytes")
     obj = _loads(data, zero_copy)
-    if cwt and isinstance(obj, cbor.Tag) and obj.tag == TAG_CWT:
+    if cwt and isinstance(obj, cbor.Tag) and obj.tag == _TAG_CWT:
         obj = obj.value
         if not isinstance(obj, cbor.Tag):
             raise COSEError("CWT needs a tagged COSE message")
@@ -544,7 +536,7 @@ def decode(data, cose_type=None, cwt=False, understood=(), zero_copy=False):
     content = obj[2]
     if content is not None and not is_bstr(content):
         raise COSEError("payload not bstr")
-    if t == TAG_ENCRYPT0:
+    if t == _TAG_ENCRYPT0:
         if content is None:
             raise COSEError("detached ciphertext unsupported")
         last = None
@@ -577,9 +569,9 @@ def _prepare(alg, kind, protected, unprotected):
     a = get_alg(alg, kind)
     prot = _copy_map(protected)
     unprot = _copy_map(unprotected)
-    have = _find(prot, unprot, H_ALG)
+    have = _find(prot, unprot, _H_ALG)
     if have is None:
-        prot[H_ALG] = alg
+        prot[_H_ALG] = alg
     elif have != alg:
         raise COSEError("alg mismatch")
     _check_headers(prot, unprot, None)
@@ -641,7 +633,7 @@ def _key_material(key, alg, op, kty, field):
 def mac0_create(
     key,
     payload,
-    alg=ALG_HMAC_256_64,
+    alg=_ALG_HMAC_256_64,
     protected=None,
     unprotected=None,
     external_aad=b"",
@@ -649,12 +641,12 @@ def mac0_create(
     detached=False,
 ):
     """COSE_Mac0 bytes. detached=True sends nil in place of the payload."""
-    key = _bytes_arg(_key_material(key, alg, OP_MAC_CREATE, KTY_SYMMETRIC, "k"), "key")
+    key = _bytes_arg(_key_material(key, alg, _OP_MAC_CREATE, _KTY_SYMMETRIC, "k"), "key")
     payload = _bytes_arg(payload, "payload")
-    a, prot, pb, unprot = _prepare(alg, KIND_MAC, protected, unprotected)
+    a, prot, pb, unprot = _prepare(alg, _KIND_MAC, protected, unprotected)
     pre = _structure_prefix(_CTX_MAC0, pb, external_aad, len(payload))
     tag = a.mac(key, (pre, payload))
-    return _encode_msg(TAG_MAC0, [pb, unprot, None if detached else payload, tag], tagged)
+    return _encode_msg(_TAG_MAC0, [pb, unprot, None if detached else payload, tag], tagged)
 
 
 def mac0_verify(key, data, external_aad=b"", detached_payload=None, expected_alg=None):
@@ -662,9 +654,9 @@ def mac0_verify(key, data, external_aad=b"", detached_payload=None, expected_alg
 
     Returns the COSEMessage with .payload set; COSEVerifyError on a bad tag.
     """
-    msg = _as_message(data, TAG_MAC0)
-    a = _resolve_alg(msg, KIND_MAC, expected_alg)
-    key = _bytes_arg(_key_material(key, a.id, OP_MAC_VERIFY, KTY_SYMMETRIC, "k"), "key")
+    msg = _as_message(data, _TAG_MAC0)
+    a = _resolve_alg(msg, _KIND_MAC, expected_alg)
+    key = _bytes_arg(_key_material(key, a.id, _OP_MAC_VERIFY, _KTY_SYMMETRIC, "k"), "key")
     payload = _payload_of(msg, detached_payload)
     pre = _structure_prefix(_CTX_MAC0, msg.protected_bytes, external_aad, len(payload))
     tag = a.mac(key, (pre, payload))
@@ -691,9 +683,9 @@ def sign1_create(
     """COSE_Sign1 bytes, signed by the registered sign hook of alg with key
     (in whatever form that hook takes)."""
     payload = _bytes_arg(payload, "payload")
-    a, prot, pb, unprot = _prepare(alg, KIND_SIGNATURE, protected, unprotected)
+    a, prot, pb, unprot = _prepare(alg, _KIND_SIGNATURE, protected, unprotected)
     sig = a.sign(key, sig_structure(pb, external_aad, payload))
-    return _encode_msg(TAG_SIGN1, [pb, unprot, None if detached else payload, sig], tagged)
+    return _encode_msg(_TAG_SIGN1, [pb, unprot, None if detached else payload, sig], tagged)
 
 
 def sign1_verify(pub, data, external_aad=b"", detached_payload=None, expected_alg=None):
@@ -703,11 +695,11 @@ def sign1_verify(pub, data, external_aad=b"", detached_payload=None, expected_al
     key bytes) or a COSEKey (HSS-LMS: its pub field). Returns the COSEMessage
     with .payload set; COSEVerifyError on a bad signature.
     """
-    msg = _as_message(data, TAG_SIGN1)
-    a = _resolve_alg(msg, KIND_SIGNATURE, expected_alg)
+    msg = _as_message(data, _TAG_SIGN1)
+    a = _resolve_alg(msg, _KIND_SIGNATURE, expected_alg)
     if isinstance(pub, COSEKey):
-        field = "pub" if pub.kty == KTY_HSS_LMS else None
-        pub = _key_material(pub, a.id, OP_VERIFY, None, field)
+        field = "pub" if pub.kty == _KTY_HSS_LMS else None
+        pub = _key_material(pub, a.id, _OP_VERIFY, None, field)
     payload = _payload_of(msg, detached_payload)
     a.verify(pub, sig_structure(msg.protected_bytes, external_aad, payload), msg.tag_or_signature)
     msg.payload = payload
@@ -721,8 +713,8 @@ def _nonce(a, prot, unprot, iv, base_iv):
     # IV header, or Partial IV left-padded and XORed into base_iv (the
     # Context IV, same length as the nonce; RFC 9052 section 3.1), or an
     # implicit iv supplied by the caller when neither header is present.
-    h_iv = _find(prot, unprot, H_IV)
-    h_piv = _find(prot, unprot, H_PARTIAL_IV)
+    h_iv = _find(prot, unprot, _H_IV)
+    h_piv = _find(prot, unprot, _H_PARTIAL_IV)
     if h_iv is not None:
         nonce = h_iv
     elif h_piv is not None:
@@ -750,7 +742,7 @@ def encrypt0_create(
     key,
     plaintext,
     iv=None,
-    alg=ALG_AES_CCM_16_64_128,
+    alg=_ALG_AES_CCM_16_64_128,
     protected=None,
     unprotected=None,
     external_aad=b"",
@@ -766,21 +758,21 @@ def encrypt0_create(
     unprotected IV header (send_iv=False: the receiver must know it). The
     caller is responsible for never reusing a nonce with the same key.
     """
-    key = _bytes_arg(_key_material(key, alg, OP_ENCRYPT, KTY_SYMMETRIC, "k"), "key")
+    key = _bytes_arg(_key_material(key, alg, _OP_ENCRYPT, _KTY_SYMMETRIC, "k"), "key")
     plaintext = _bytes_arg(plaintext, "plaintext")
     unprot = _copy_map(unprotected)
     prot = _copy_map(protected)
     if (
         iv is not None
         and send_iv
-        and _find(prot, unprot, H_IV) is None
-        and _find(prot, unprot, H_PARTIAL_IV) is None
+        and _find(prot, unprot, _H_IV) is None
+        and _find(prot, unprot, _H_PARTIAL_IV) is None
     ):
-        unprot[H_IV] = _bytes_arg(iv, "IV")
-    a, prot, pb, unprot = _prepare(alg, KIND_AEAD, prot, unprot)
+        unprot[_H_IV] = _bytes_arg(iv, "IV")
+    a, prot, pb, unprot = _prepare(alg, _KIND_AEAD, prot, unprot)
     nonce = _nonce(a, prot, unprot, iv, base_iv)
     ct = a.encrypt(key, nonce, plaintext, enc_structure(pb, external_aad))
-    return _encode_msg(TAG_ENCRYPT0, [pb, unprot, ct], tagged)
+    return _encode_msg(_TAG_ENCRYPT0, [pb, unprot, ct], tagged)
 
 
 def encrypt0_decrypt(key, data, external_aad=b"", iv=None, base_iv=None, expected_alg=None):
@@ -791,11 +783,11 @@ def encrypt0_decrypt(key, data, external_aad=b"", iv=None, base_iv=None, expecte
     Returns the COSEMessage with .payload = plaintext; COSEVerifyError when
     authentication fails.
     """
-    msg = _as_message(data, TAG_ENCRYPT0)
-    a = _resolve_alg(msg, KIND_AEAD, expected_alg)
+    msg = _as_message(data, _TAG_ENCRYPT0)
+    a = _resolve_alg(msg, _KIND_AEAD, expected_alg)
     if base_iv is None and isinstance(key, COSEKey):
         base_iv = key.base_iv
-    key = _bytes_arg(_key_material(key, a.id, OP_DECRYPT, KTY_SYMMETRIC, "k"), "key")
+    key = _bytes_arg(_key_material(key, a.id, _OP_DECRYPT, _KTY_SYMMETRIC, "k"), "key")
     nonce = _nonce(a, msg.protected, msg.unprotected, iv, base_iv)
     pt = a.decrypt(key, nonce, msg.content, enc_structure(msg.protected_bytes, external_aad))
     msg.payload = pt
@@ -812,11 +804,11 @@ class COSEKey:
 
     def __init__(self, params):
         self.params = params
-        self.kty = params.get(KEY_KTY)
-        self.kid = params.get(KEY_KID)
-        self.alg = params.get(KEY_ALG)
-        self.key_ops = params.get(KEY_OPS)
-        self.base_iv = params.get(KEY_BASE_IV)
+        self.kty = params.get(_KEY_KTY)
+        self.kid = params.get(_KEY_KID)
+        self.alg = params.get(_KEY_ALG)
+        self.key_ops = params.get(_KEY_OPS)
+        self.base_iv = params.get(_KEY_BASE_IV)
         self.k = self.pub = self.crv = self.x = self.y = self.d = None
 
 
@@ -839,28 +831,29 @@ def decode_key(data):
     key = COSEKey(data)
     if not _is_label(key.kty):
         raise COSEError("bad key kty")
-    _opt(data, KEY_KID, _is_bytes, "kid")
-    _opt(data, KEY_ALG, _is_label, "alg")
-    _opt(data, KEY_BASE_IV, _is_bytes, "Base IV")
-    ops = data.get(KEY_OPS)
+    _opt(data, _KEY_KID, _is_bytes, "kid")
+    _opt(data, _KEY_ALG, _is_label, "alg")
+    _opt(data, _KEY_BASE_IV, _is_bytes, "Base IV")
+    ops = data.get(_KEY_OPS)
     if ops is not None:
         if not isinstance(ops, list) or not ops:
             raise COSEError("bad key key_ops")
         for op in ops:
             if not _is_label(op):
                 raise COSEError("bad key key_ops")
-    if key.kty == KTY_SYMMETRIC:
+    if key.kty == _KTY_SYMMETRIC:
         key.k = _opt(data, -1, _is_bytes, "k")
         if key.k is None or not key.k:
             raise COSEError("bad key k")
         a = ALGORITHMS.get(key.alg) if _is_int(key.alg) else None
-        if a is not None and hasattr(a, "key_len") and len(key.k) != a.key_len:
+        kl = getattr(a, "key_len", 0)  # 0: none fixed (HMAC, signatures)
+        if kl and len(key.k) != kl:
             raise COSEError("bad key length")
-    elif key.kty == KTY_HSS_LMS:
+    elif key.kty == _KTY_HSS_LMS:
         key.pub = _opt(data, -1, _is_bytes, "pub")
         if key.pub is None:
             raise COSEError("bad key pub")
-    elif key.kty == KTY_EC2:
+    elif key.kty == _KTY_EC2:
         key.crv = _opt(data, -1, _is_label, "crv")
         key.x = _opt(data, -2, _is_bytes, "x")
         key.y = _opt(data, -3, lambda v: _is_bytes(v) or isinstance(v, bool), "y")
@@ -870,3 +863,26 @@ def decode_key(data):
     else:
         raise COSEError("unsupported key type")
     return key
+
+
+# The public constants (module.NAME, `from cose import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("TAG_ENCRYPT0", _TAG_ENCRYPT0), ("TAG_MAC0", _TAG_MAC0), ("TAG_SIGN1", _TAG_SIGN1),
+    ("TAG_CWT", _TAG_CWT), ("H_ALG", _H_ALG), ("H_CRIT", _H_CRIT), ("H_KID", _H_KID),
+    ("H_IV", _H_IV), ("H_PARTIAL_IV", _H_PARTIAL_IV), ("ALG_A256KW", _ALG_A256KW),
+    ("ALG_HMAC_256_64", _ALG_HMAC_256_64), ("ALG_HMAC_256_256", _ALG_HMAC_256_256),
+    ("ALG_AES_CCM_16_64_128", _ALG_AES_CCM_16_64_128), ("ALG_HSS_LMS", _ALG_HSS_LMS),
+    ("ALG_A256CTR", _ALG_A256CTR), ("KTY_EC2", _KTY_EC2), ("KTY_SYMMETRIC", _KTY_SYMMETRIC),
+    ("KTY_HSS_LMS", _KTY_HSS_LMS), ("OP_UNWRAP_KEY", _OP_UNWRAP_KEY), ("KIND_MAC", _KIND_MAC),
+    ("KIND_AEAD", _KIND_AEAD), ("KIND_SIGNATURE", _KIND_SIGNATURE),
+    ("KIND_KEY_WRAP", _KIND_KEY_WRAP), ("KIND_CIPHER", _KIND_CIPHER),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

@@ -40,13 +40,12 @@ except ImportError:
 
 
 import gc
-import sys
 
 import cbor
 import cose
 import hgcrypto
 
-_MP = sys.implementation.name == "micropython"
+_MP = __import__("sys").implementation.name == "micropython"  # no `sys` global
 
 
 def _gc():
@@ -60,105 +59,110 @@ def _gc():
 
 
 # ---------------------------------------------------------------- numbers
-# The COSE numbers are cose's (one table); the names stay public here for
-# the callers that use eat.ALG_* / eat.TAG_CWT.
-TAG_CWT = cose.TAG_CWT
-ALG_HSS_LMS = cose.ALG_HSS_LMS
-ALG_HMAC_256_64 = cose.ALG_HMAC_256_64
-ALG_HMAC_256_256 = cose.ALG_HMAC_256_256
+# The COSE numbers, public here too (see _PUBLIC) for the callers that use
+# eat.ALG_* / eat.TAG_CWT.
+# cose's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_TAG_CWT = const(61)
+_ALG_HSS_LMS = const(-46)
+_ALG_HMAC_256_64 = const(4)
+_ALG_HMAC_256_256 = const(5)
 # CoAP Content-Format of application/eat+cwt (RFC 9782, IANA "CoAP
 # Content-Formats" registry: 263).
-CF_EAT_CWT = const(263)
-CF_CBOR = const(60)
-CF_OCTET_STREAM = const(42)
+_CF_EAT_CWT = const(263)
+_CF_CBOR = const(60)
+_CF_OCTET_STREAM = const(42)
 # Contents of the measurements (273) / manifests (272) entries:
 # application/swid+cbor (CoSWID, RFC 9393) is registered (258); our SUIT
 # manifest reference and the SUIT report (draft-ietf-suit-report) have no
 # registered Content-Format, so they use the experimental range 65000-65535
 # (RFC 7252 section 12.3) - see docs/eat-profile.md.
-CF_COSWID = const(258)
-CF_HG_MANIFEST_REF = const(65000)
-CF_HG_SUIT_REPORT = const(65001)
+_CF_COSWID = const(258)
+_CF_HG_MANIFEST_REF = const(65000)
+_CF_HG_SUIT_REPORT = const(65001)
 
 PROFILE = "tag:hourglass.invalid,2025:eat-profile-1"
 
 # Claim keys (IANA "CBOR Web Token (CWT) Claims", RFC 8392 / RFC 9711)
-C_ISS = const(1)
-C_SUB = const(2)
-C_AUD = const(3)
-C_EXP = const(4)
-C_NBF = const(5)
-C_IAT = const(6)
-C_CTI = const(7)
-C_NONCE = const(10)
-C_UEID = const(256)
-C_SUEIDS = const(257)
-C_OEMID = const(258)
-C_HWMODEL = const(259)
-C_HWVERSION = const(260)
-C_UPTIME = const(261)
-C_OEMBOOT = const(262)
-C_DBGSTAT = const(263)
-C_LOCATION = const(264)
-C_PROFILE = const(265)
-C_SUBMODS = const(266)
-C_BOOTCOUNT = const(267)
-C_BOOTSEED = const(268)
-C_DLOAS = const(269)
-C_SWNAME = const(270)
-C_SWVERSION = const(271)
-C_MANIFESTS = const(272)
-C_MEASUREMENTS = const(273)
-C_MEASRES = const(274)
-C_INTUSE = const(275)
+_C_ISS = const(1)
+_C_SUB = const(2)
+_C_AUD = const(3)
+_C_EXP = const(4)
+_C_NBF = const(5)
+_C_IAT = const(6)
+_C_CTI = const(7)
+_C_NONCE = const(10)
+_C_UEID = const(256)
+_C_SUEIDS = const(257)
+_C_OEMID = const(258)
+_C_HWMODEL = const(259)
+_C_HWVERSION = const(260)
+_C_UPTIME = const(261)
+_C_OEMBOOT = const(262)
+_C_DBGSTAT = const(263)
+_C_LOCATION = const(264)
+_C_PROFILE = const(265)
+_C_SUBMODS = const(266)
+_C_BOOTCOUNT = const(267)
+_C_BOOTSEED = const(268)
+_C_DLOAS = const(269)
+_C_SWNAME = const(270)
+_C_SWVERSION = const(271)
+_C_MANIFESTS = const(272)
+_C_MEASUREMENTS = const(273)
+_C_MEASRES = const(274)
+_C_INTUSE = const(275)
 
-CLAIM_NAMES = {
-    C_ISS: "iss", C_SUB: "sub", C_AUD: "aud", C_EXP: "exp", C_NBF: "nbf", C_IAT: "iat",
-    C_CTI: "cti", C_NONCE: "eat_nonce", C_UEID: "ueid", C_SUEIDS: "sueids", C_OEMID: "oemid",
-    C_HWMODEL: "hwmodel", C_HWVERSION: "hwversion", C_UPTIME: "uptime", C_OEMBOOT: "oemboot",
-    C_DBGSTAT: "dbgstat", C_LOCATION: "location", C_PROFILE: "eat_profile",
-    C_SUBMODS: "submods", C_BOOTCOUNT: "bootcount", C_BOOTSEED: "bootseed", C_DLOAS: "dloas",
-    C_SWNAME: "swname", C_SWVERSION: "swversion", C_MANIFESTS: "manifests",
-    C_MEASUREMENTS: "measurements", C_MEASRES: "measres", C_INTUSE: "intuse",
-}
+# (claim key, name): a literal tuple, no heap when frozen. CLAIM_NAMES (a
+# dict key -> name) is built from it on first use (__getattr__ at the end).
+_CLAIMS = const((
+    (_C_ISS, "iss"), (_C_SUB, "sub"), (_C_AUD, "aud"), (_C_EXP, "exp"), (_C_NBF, "nbf"),
+    (_C_IAT, "iat"), (_C_CTI, "cti"), (_C_NONCE, "eat_nonce"), (_C_UEID, "ueid"),
+    (_C_SUEIDS, "sueids"), (_C_OEMID, "oemid"), (_C_HWMODEL, "hwmodel"), (_C_HWVERSION, "hwversion"),
+    (_C_UPTIME, "uptime"), (_C_OEMBOOT, "oemboot"), (_C_DBGSTAT, "dbgstat"),
+    (_C_LOCATION, "location"), (_C_PROFILE, "eat_profile"), (_C_SUBMODS, "submods"),
+    (_C_BOOTCOUNT, "bootcount"), (_C_BOOTSEED, "bootseed"), (_C_DLOAS, "dloas"),
+    (_C_SWNAME, "swname"), (_C_SWVERSION, "swversion"), (_C_MANIFESTS, "manifests"),
+    (_C_MEASUREMENTS, "measurements"), (_C_MEASRES, "measres"), (_C_INTUSE, "intuse"),
+))
 
 # dbgstat values (RFC 9711 section 4.2.9)
-DBG_ENABLED = const(0)
-DBG_DISABLED = const(1)
-DBG_DISABLED_SINCE_BOOT = const(2)
-DBG_DISABLED_PERMANENTLY = const(3)
-DBG_DISABLED_FULLY_AND_PERMANENTLY = const(4)
+_DBG_ENABLED = const(0)
+_DBG_DISABLED = const(1)
+_DBG_DISABLED_SINCE_BOOT = const(2)
+_DBG_DISABLED_PERMANENTLY = const(3)
+_DBG_DISABLED_FULLY_AND_PERMANENTLY = const(4)
 
 # UEID types (RFC 9711 section 4.2.1)
-UEID_RAND = const(1)
-UEID_EUI = const(2)
-UEID_IMEI = const(3)
+_UEID_RAND = const(1)
+_UEID_EUI = const(2)
+_UEID_IMEI = const(3)
 
 _SHA256_NI = const(1)  # sha-256 in the Named Information Hash Algorithm registry (CoSWID hash)
 _SHA256_COSE = const(-16)  # SUIT_Digest algorithm
 
 # Errors
-EAT_ERR_MALFORMED = const(-1)  # not CBOR / not a CWT / trailing bytes / bad COSE
-EAT_ERR_UNSUPPORTED = const(-2)  # unknown algorithm or key type
-EAT_ERR_AUTH = const(-3)  # signature or MAC does not verify
-EAT_ERR_NONCE = const(-4)  # nonce missing, malformed or not the one sent
-EAT_ERR_CLAIM = const(-5)  # a claim of the wrong type or value
-EAT_ERR_KEY = const(-6)  # kid / UEID do not match the provisioned key
-EAT_ERR_STATE = const(-7)  # identity record missing or damaged; signer failure
-EAT_ERR_LEAF_REUSE = const(-8)  # host: an LMS leaf seen before with another message
-EAT_ERR_POLICY = const(-9)  # host: appraisal policy failed
+_EAT_ERR_MALFORMED = const(-1)  # not CBOR / not a CWT / trailing bytes / bad COSE
+_EAT_ERR_UNSUPPORTED = const(-2)  # unknown algorithm or key type
+_EAT_ERR_AUTH = const(-3)  # signature or MAC does not verify
+_EAT_ERR_NONCE = const(-4)  # nonce missing, malformed or not the one sent
+_EAT_ERR_CLAIM = const(-5)  # a claim of the wrong type or value
+_EAT_ERR_KEY = const(-6)  # kid / UEID do not match the provisioned key
+_EAT_ERR_STATE = const(-7)  # identity record missing or damaged; signer failure
+_EAT_ERR_LEAF_REUSE = const(-8)  # host: an LMS leaf seen before with another message
+_EAT_ERR_POLICY = const(-9)  # host: appraisal policy failed
 
 # Bounds
-NONCE_MIN = const(8)
-NONCE_MAX = const(64)
-MAX_TOKEN = const(32768)
-MAX_COMPONENTS = const(16)
+_NONCE_MIN = const(8)
+_NONCE_MAX = const(64)
+_MAX_TOKEN = const(32768)
+_MAX_COMPONENTS = const(16)
 _MAX_DEPTH = const(12)
 _MAX_ITEMS = const(1024)
 _MAX_SUBMOD_DEPTH = const(3)
 _MAX_LIST = const(64)
 
-_ID_RECORD = "eatid"
+_ID_RECORD = const("eatid")
 _ID_VERSION = const(1)
 _K_VERSION = const(0)
 _K_UEID = const(1)
@@ -185,8 +189,15 @@ def _is_uint(x):
     return _is_int(x) and x >= 0
 
 
+def _claim_name(key):
+    for k, name in _CLAIMS:
+        if k == key:
+            return name
+    return str(key)
+
+
 def _claim_err(key):
-    return EATError(EAT_ERR_CLAIM, "bad claim " + CLAIM_NAMES.get(key, str(key)))
+    return EATError(_EAT_ERR_CLAIM, "bad claim " + _claim_name(key))
 
 
 # ---------------------------------------------------------------- claims
@@ -195,10 +206,10 @@ def _claim_err(key):
 def check_nonce(nonce):
     """The nonce as bytes if 8..64 bytes long, else EATError(EAT_ERR_NONCE)."""
     if not isinstance(nonce, (bytes, bytearray, memoryview)):
-        raise EATError(EAT_ERR_NONCE, "nonce must be bytes")
+        raise EATError(_EAT_ERR_NONCE, "nonce must be bytes")
     n = len(nonce)
-    if n < NONCE_MIN or n > NONCE_MAX:
-        raise EATError(EAT_ERR_NONCE, "nonce must be 8 to 64 bytes")
+    if n < _NONCE_MIN or n > _NONCE_MAX:
+        raise EATError(_EAT_ERR_NONCE, "nonce must be 8 to 64 bytes")
     return bytes(nonce)
 
 
@@ -206,7 +217,7 @@ def _ueid_ok(u):
     # CDDL: bstr .size (7..33), first byte a registered type. (The RFC's own
     # Appendix A examples use 0x01 + 15 bytes, so the per-type lengths are
     # only required of our devices: ueid_strict.)
-    return _is_bytes(u) and 7 <= len(u) <= 33 and u[0] in (UEID_RAND, UEID_EUI, UEID_IMEI)
+    return _is_bytes(u) and 7 <= len(u) <= 33 and u[0] in (_UEID_RAND, _UEID_EUI, _UEID_IMEI)
 
 
 def ueid_strict(u):
@@ -216,7 +227,7 @@ def ueid_strict(u):
         return False
     n = len(u) - 1
     t = u[0]
-    return n in (16, 24, 32) if t == UEID_RAND else (n in (6, 8) if t == UEID_EUI else n == 14)
+    return n in (16, 24, 32) if t == _UEID_RAND else (n in (6, 8) if t == _UEID_EUI else n == 14)
 
 
 def _version_ok(v):
@@ -240,10 +251,10 @@ def _formats_ok(v):
 
 def _nonce_claim_ok(v):
     if _is_bytes(v):
-        return NONCE_MIN <= len(v) <= NONCE_MAX
+        return _NONCE_MIN <= len(v) <= _NONCE_MAX
     if isinstance(v, list) and 1 <= len(v) <= 8:
         for x in v:
-            if not _is_bytes(x) or not NONCE_MIN <= len(x) <= NONCE_MAX:
+            if not _is_bytes(x) or not _NONCE_MIN <= len(x) <= _NONCE_MAX:
                 return False
         return True
     return False
@@ -265,51 +276,51 @@ def parse_claims(claims, depth=0):
     in a decoded claims set, recursing into submodules; other claims pass
     untouched. Returns claims; EATError(EAT_ERR_CLAIM) on a bad one."""
     if not isinstance(claims, dict):
-        raise EATError(EAT_ERR_CLAIM, "claims set not a map")
+        raise EATError(_EAT_ERR_CLAIM, "claims set not a map")
     if depth > _MAX_SUBMOD_DEPTH:
-        raise EATError(EAT_ERR_CLAIM, "submodules nested too deep")
+        raise EATError(_EAT_ERR_CLAIM, "submodules nested too deep")
     for k in claims:
         v = claims[k]
-        if k == C_NONCE:
+        if k == _C_NONCE:
             ok = _nonce_claim_ok(v)
-        elif k == C_UEID:
+        elif k == _C_UEID:
             ok = _ueid_ok(v)
-        elif k == C_SUEIDS:
+        elif k == _C_SUEIDS:
             ok = isinstance(v, dict) and all(isinstance(n, str) and _ueid_ok(v[n]) for n in v)
-        elif k == C_OEMID:
+        elif k == _C_OEMID:
             ok = _is_uint(v) or (_is_bytes(v) and len(v) in (3, 16))
-        elif k == C_HWMODEL:
+        elif k == _C_HWMODEL:
             ok = _is_bytes(v) and 1 <= len(v) <= 32
-        elif k in (C_HWVERSION, C_SWVERSION):
+        elif k in (_C_HWVERSION, _C_SWVERSION):
             ok = _version_ok(v)
-        elif k in (C_UPTIME, C_BOOTCOUNT):
+        elif k in (_C_UPTIME, _C_BOOTCOUNT):
             ok = _is_uint(v)
-        elif k == C_OEMBOOT:
+        elif k == _C_OEMBOOT:
             ok = isinstance(v, bool)
-        elif k == C_DBGSTAT:
+        elif k == _C_DBGSTAT:
             ok = _is_int(v) and 0 <= v <= 4
-        elif k == C_PROFILE:
+        elif k == _C_PROFILE:
             ok = isinstance(v, str) or _is_bytes(v) or (isinstance(v, cbor.Tag) and v.tag == 111)
-        elif k == C_SUBMODS:
+        elif k == _C_SUBMODS:
             ok = isinstance(v, dict)
             if ok:
                 for name in v:
                     if not isinstance(name, str) or not _submod_ok(v[name], depth):
                         ok = False
                         break
-        elif k in (C_MANIFESTS, C_MEASUREMENTS):
+        elif k in (_C_MANIFESTS, _C_MEASUREMENTS):
             ok = _formats_ok(v)
-        elif k in (C_IAT, C_EXP, C_NBF):
+        elif k in (_C_IAT, _C_EXP, _C_NBF):
             ok = _is_int(v) or isinstance(v, float)
-        elif k == C_SWNAME:
+        elif k == _C_SWNAME:
             ok = isinstance(v, str)
-        elif k == C_BOOTSEED:
+        elif k == _C_BOOTSEED:
             ok = _is_bytes(v)
-        elif k == C_INTUSE:
+        elif k == _C_INTUSE:
             ok = _is_int(v)
-        elif k in (C_LOCATION,):
+        elif k in (_C_LOCATION,):
             ok = isinstance(v, dict)
-        elif k in (C_DLOAS, C_MEASRES):
+        elif k in (_C_DLOAS, _C_MEASRES):
             ok = isinstance(v, list)
         else:
             ok = True  # claims we do not know are carried, not interpreted
@@ -348,7 +359,7 @@ def _check_comp(c):
     except (KeyError, TypeError, AttributeError):
         ok = False
     if not ok:
-        raise EATError(EAT_ERR_CLAIM, "bad measurement from the platform")
+        raise EATError(_EAT_ERR_CLAIM, "bad measurement from the platform")
 
 
 def _val(x):
@@ -376,7 +387,7 @@ def load_identity(storage):
     when the heap runs out while reading it)."""
     data = storage.read(_ID_RECORD)
     if data is None:
-        raise EATError(EAT_ERR_STATE, "not provisioned")
+        raise EATError(_EAT_ERR_STATE, "not provisioned")
     try:
         m = cbor.loads(bytes(data), strict=True, max_depth=2, max_items=16)
         chk = m.pop(_K_CHECK)
@@ -385,11 +396,11 @@ def load_identity(storage):
         alg = m[_K_ALG]
     except (ValueError, TypeError, KeyError, AttributeError):
         ok = False
-    if not ok or not ueid_strict(ueid) or alg not in (ALG_HSS_LMS, ALG_HMAC_256_64, ALG_HMAC_256_256):
-        raise EATError(EAT_ERR_STATE, "identity record damaged")
+    if not ok or not ueid_strict(ueid) or alg not in (_ALG_HSS_LMS, _ALG_HMAC_256_64, _ALG_HMAC_256_256):
+        raise EATError(_EAT_ERR_STATE, "identity record damaged")
     mk = m.get(_K_MACKEY)
-    if (alg == ALG_HSS_LMS) != (mk is None):
-        raise EATError(EAT_ERR_STATE, "identity record damaged")
+    if (alg == _ALG_HSS_LMS) != (mk is None):
+        raise EATError(_EAT_ERR_STATE, "identity record damaged")
     return {"ueid": bytes(ueid), "alg": alg, "mac_key": None if mk is None else bytes(mk)}
 
 
@@ -398,7 +409,7 @@ def mac_cose_key(key, alg, kid):
     return cbor.dumps({1: cose.KTY_SYMMETRIC, 2: bytes(kid), 3: alg, -1: bytes(key)})
 
 
-def provision(storage, rand=None, mode="lms", eui=None, mac_alg=ALG_HMAC_256_256, mac_key=None,
+def provision(storage, rand=None, mode="lms", eui=None, mac_alg=_ALG_HMAC_256_256, mac_key=None,
               lms_params=None, chunk=None, overwrite=False):
     """Create the device identity (and, mode "lms", the HSS key) in storage.
 
@@ -411,13 +422,13 @@ def provision(storage, rand=None, mode="lms", eui=None, mac_alg=ALG_HMAC_256_256
     if rand is None:
         rand = hgcrypto.random_bytes
     if not overwrite and storage.read(_ID_RECORD) is not None:
-        raise EATError(EAT_ERR_STATE, "already provisioned")
+        raise EATError(_EAT_ERR_STATE, "already provisioned")
     if eui is not None:
         if not _is_bytes(eui) or len(eui) not in (6, 8):
-            raise EATError(EAT_ERR_STATE, "EUI must be 6 or 8 bytes")
-        ueid = bytes((UEID_EUI,)) + bytes(eui)
+            raise EATError(_EAT_ERR_STATE, "EUI must be 6 or 8 bytes")
+        ueid = bytes((_UEID_EUI,)) + bytes(eui)
     else:
-        ueid = bytes((UEID_RAND,)) + bytes(rand(32))
+        ueid = bytes((_UEID_RAND,)) + bytes(rand(32))
     if mode == "lms":
         import lms
         import lms_state
@@ -432,22 +443,22 @@ def provision(storage, rand=None, mode="lms", eui=None, mac_alg=ALG_HMAC_256_256
         try:
             signer = lms_state.generate(storage, seed=bytes(rand(m0)), I=bytes(rand(16)), **kw)
         except lms.LMSError as e:
-            raise EATError(EAT_ERR_STATE, "LMS key: " + str(e))
+            raise EATError(_EAT_ERR_STATE, "LMS key: " + str(e))
         pub = signer.public_key
         signer = None
         _gc()  # the tree walk's garbage, before anything lasting
         # identity last: a cut before this leaves "not provisioned", never
         # an identity without its key
-        storage.write(_ID_RECORD, _id_record(ueid, ALG_HSS_LMS, None))
-        return {"ueid": ueid, "alg": ALG_HSS_LMS,
+        storage.write(_ID_RECORD, _id_record(ueid, _ALG_HSS_LMS, None))
+        return {"ueid": ueid, "alg": _ALG_HSS_LMS,
                 "cose_key": lms.encode_cose_key(pub, kid=ueid)}
     if mode != "mac":
-        raise EATError(EAT_ERR_UNSUPPORTED, "mode must be lms or mac")
-    if mac_alg not in (ALG_HMAC_256_64, ALG_HMAC_256_256):
-        raise EATError(EAT_ERR_UNSUPPORTED, "unknown algorithm")
+        raise EATError(_EAT_ERR_UNSUPPORTED, "mode must be lms or mac")
+    if mac_alg not in (_ALG_HMAC_256_64, _ALG_HMAC_256_256):
+        raise EATError(_EAT_ERR_UNSUPPORTED, "unknown algorithm")
     key = bytes(rand(32)) if mac_key is None else bytes(mac_key)
     if len(key) < 32:
-        raise EATError(EAT_ERR_STATE, "MAC key must be at least 32 bytes")
+        raise EATError(_EAT_ERR_STATE, "MAC key must be at least 32 bytes")
     storage.write(_ID_RECORD, _id_record(ueid, mac_alg, key))
     return {"ueid": ueid, "alg": mac_alg, "cose_key": mac_cose_key(key, mac_alg, ueid)}
 
@@ -455,7 +466,7 @@ def provision(storage, rand=None, mode="lms", eui=None, mac_alg=ALG_HMAC_256_256
 def load_signer(storage, identity):
     """The signer Attester takes: the lms_state Signer (LMS mode, loaded from
     the same storage: it continues after its reserved leaves) or the MAC key."""
-    if identity["alg"] != ALG_HSS_LMS:
+    if identity["alg"] != _ALG_HSS_LMS:
         return identity["mac_key"]
     import lms_state
 
@@ -463,7 +474,7 @@ def load_signer(storage, identity):
     try:
         return lms_state.load(storage)
     except ValueError as e:
-        raise EATError(EAT_ERR_STATE, "LMS key: " + str(e))
+        raise EATError(_EAT_ERR_STATE, "LMS key: " + str(e))
 
 
 class Attester:
@@ -485,11 +496,11 @@ class Attester:
                  dbgstat=None, oemid=None, hwmodel=None, hwversion=None, swname=None,
                  swversion=None, submods=None, report=None, profile=PROFILE, creator="hourglass"):
         self.ueid = bytes(identity["ueid"])
-        self.alg = identity.get("alg", ALG_HSS_LMS)
-        if self.alg not in (ALG_HSS_LMS, ALG_HMAC_256_64, ALG_HMAC_256_256):
-            raise EATError(EAT_ERR_UNSUPPORTED, "unknown algorithm")
-        if (self.alg == ALG_HSS_LMS) == _is_bytes(signer):
-            raise EATError(EAT_ERR_UNSUPPORTED, "signer does not match the algorithm")
+        self.alg = identity.get("alg", _ALG_HSS_LMS)
+        if self.alg not in (_ALG_HSS_LMS, _ALG_HMAC_256_64, _ALG_HMAC_256_256):
+            raise EATError(_EAT_ERR_UNSUPPORTED, "unknown algorithm")
+        if (self.alg == _ALG_HSS_LMS) == _is_bytes(signer):
+            raise EATError(_EAT_ERR_UNSUPPORTED, "signer does not match the algorithm")
         self.signer = signer
         self.measure = measure
         self.clock = clock
@@ -497,8 +508,8 @@ class Attester:
         self.uptime = uptime
         self.dbgstat = dbgstat
         self.static = {}
-        for k, v in ((C_OEMID, oemid), (C_HWMODEL, hwmodel), (C_HWVERSION, hwversion),
-                     (C_SWNAME, swname), (C_SWVERSION, swversion), (C_PROFILE, profile)):
+        for k, v in ((_C_OEMID, oemid), (_C_HWMODEL, hwmodel), (_C_HWVERSION, hwversion),
+                     (_C_SWNAME, swname), (_C_SWVERSION, swversion), (_C_PROFILE, profile)):
             if v is not None:
                 self.static[k] = v
         parse_claims(self.static)  # a wrong static claim fails now, not per token
@@ -513,38 +524,38 @@ class Attester:
 
     def claims(self, nonce):
         """The claims set (dict) for nonce."""
-        c = {C_NONCE: check_nonce(nonce), C_UEID: self.ueid}
+        c = {_C_NONCE: check_nonce(nonce), _C_UEID: self.ueid}
         for k in self.static:
             c[k] = self.static[k]
-        for k, src in ((C_DBGSTAT, self.dbgstat), (C_BOOTCOUNT, self.bootcount),
-                       (C_UPTIME, self.uptime), (C_IAT, self.clock)):
+        for k, src in ((_C_DBGSTAT, self.dbgstat), (_C_BOOTCOUNT, self.bootcount),
+                       (_C_UPTIME, self.uptime), (_C_IAT, self.clock)):
             v = _val(src)
             if v is not None:
                 c[k] = v
         comps = self.measure() if self.measure is not None else []
-        if len(comps) > MAX_COMPONENTS:
-            raise EATError(EAT_ERR_CLAIM, "too many components")
+        if len(comps) > _MAX_COMPONENTS:
+            raise EATError(_EAT_ERR_CLAIM, "too many components")
         subs = {}
         for comp in comps:
             _check_comp(comp)
             sub = self.submod_of.get(comp["name"])
             tgt = c if sub is None else subs.setdefault(sub, {})
-            tgt.setdefault(C_MEASUREMENTS, []).append([CF_COSWID, cbor.dumps(coswid(comp, self.creator))])
-            tgt.setdefault(C_MANIFESTS, []).append([CF_HG_MANIFEST_REF, cbor.dumps(manifest_ref(comp))])
+            tgt.setdefault(_C_MEASUREMENTS, []).append([_CF_COSWID, cbor.dumps(coswid(comp, self.creator))])
+            tgt.setdefault(_C_MANIFESTS, []).append([_CF_HG_MANIFEST_REF, cbor.dumps(manifest_ref(comp))])
         if subs:
-            c[C_SUBMODS] = subs
+            c[_C_SUBMODS] = subs
         rep = self.report() if self.report is not None else None
         if rep:
             if not _is_bytes(rep):
-                raise EATError(EAT_ERR_CLAIM, "SUIT report must be bytes")
-            c.setdefault(C_MEASUREMENTS, []).append([CF_HG_SUIT_REPORT, bytes(rep)])
+                raise EATError(_EAT_ERR_CLAIM, "SUIT report must be bytes")
+            c.setdefault(_C_MEASUREMENTS, []).append([_CF_HG_SUIT_REPORT, bytes(rep)])
         return parse_claims(c)
 
     def attest(self, nonce):
         """The token (bytearray) for nonce: 61(18([...])) or 61(17([...]))."""
         _gc()
         payload = cbor.dumps(self.claims(nonce))
-        if self.alg != ALG_HSS_LMS:
+        if self.alg != _ALG_HSS_LMS:
             return bytearray(cose.cwt_wrap(cose.mac0_create(
                 self.signer, payload, self.alg, unprotected={cose.H_KID: self.ueid})))
         return self._sign1(payload)
@@ -599,22 +610,22 @@ class Token:
     def leaf(self):
         """HSS-LMS: the one-time key used, as the q of every level top
         first (a tuple); None for a MAC token."""
-        if self.alg != ALG_HSS_LMS:
+        if self.alg != _ALG_HSS_LMS:
             return None
         import lms
 
         try:
             return tuple(q for _lt, _ot, q in lms.describe_sig(self.message.tag_or_signature))
         except ValueError:
-            raise EATError(EAT_ERR_MALFORMED, "malformed HSS signature")
+            raise EATError(_EAT_ERR_MALFORMED, "malformed HSS signature")
 
 
-def _decode_cose(data):
+def _decode_cose(data, zero_copy=False):
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise EATError(EAT_ERR_MALFORMED, "token must be bytes")
+        raise EATError(_EAT_ERR_MALFORMED, "token must be bytes")
     # the size bound comes before any copy of attacker input
-    if len(data) > MAX_TOKEN:
-        raise EATError(EAT_ERR_MALFORMED, "token too large")
+    if len(data) > _MAX_TOKEN:
+        raise EATError(_EAT_ERR_MALFORMED, "token too large")
     if type(data) is not bytes:
         data = bytes(data)
     try:
@@ -622,29 +633,31 @@ def _decode_cose(data):
         # as views instead of a second copy of the token
         obj, end = cbor.decode_from(data, 0, zero_copy=True, max_depth=4, max_items=16)
     except ValueError:
-        raise EATError(EAT_ERR_MALFORMED, "malformed CBOR")
+        raise EATError(_EAT_ERR_MALFORMED, "malformed CBOR")
     if end != len(data):
-        raise EATError(EAT_ERR_MALFORMED, "trailing bytes after the token")
-    if not isinstance(obj, cbor.Tag) or obj.tag != TAG_CWT:
-        raise EATError(EAT_ERR_MALFORMED, "not a CWT (tag 61)")
+        raise EATError(_EAT_ERR_MALFORMED, "trailing bytes after the token")
+    if not isinstance(obj, cbor.Tag) or obj.tag != _TAG_CWT:
+        raise EATError(_EAT_ERR_MALFORMED, "not a CWT (tag 61)")
     if not isinstance(obj.value, cbor.Tag) or obj.value.tag not in (cose.TAG_SIGN1, cose.TAG_MAC0):
-        raise EATError(EAT_ERR_MALFORMED, "not a tagged COSE_Sign1 or COSE_Mac0")
+        raise EATError(_EAT_ERR_MALFORMED, "not a tagged COSE_Sign1 or COSE_Mac0")
     obj = None
     try:
-        return cose.decode(data, cwt=True)
+        # zero_copy (verify): the signature and payload stay views into
+        # `data`, immutable bytes here (copied above otherwise)
+        return cose.decode(data, cwt=True, zero_copy=zero_copy)
     except cose.COSEError as e:
-        raise EATError(EAT_ERR_MALFORMED, "COSE: " + str(e))
+        raise EATError(_EAT_ERR_MALFORMED, "COSE: " + str(e))
 
 
 def _claims_of(payload, strict=True):
     if payload is None:
-        raise EATError(EAT_ERR_MALFORMED, "detached payload")
+        raise EATError(_EAT_ERR_MALFORMED, "detached payload")
     try:
         claims = cbor.loads(payload, strict=strict, max_depth=_MAX_DEPTH, max_items=_MAX_ITEMS)
     except ValueError as e:
-        raise EATError(EAT_ERR_MALFORMED, "claims: " + str(e))
+        raise EATError(_EAT_ERR_MALFORMED, "claims: " + str(e))
     if not isinstance(claims, dict):
-        raise EATError(EAT_ERR_MALFORMED, "claims set not a map")
+        raise EATError(_EAT_ERR_MALFORMED, "claims set not a map")
     return parse_claims(claims)
 
 
@@ -662,7 +675,7 @@ def _as_key(key):
     try:
         return cose.decode_key(key)
     except (ValueError, TypeError) as e:
-        raise EATError(EAT_ERR_UNSUPPORTED, "bad key: " + str(e))
+        raise EATError(_EAT_ERR_UNSUPPORTED, "bad key: " + str(e))
 
 
 def verify(data, key, nonce):
@@ -673,45 +686,52 @@ def verify(data, key, nonce):
     (MemoryError when the heap runs out: no verdict, see the top)."""
     nonce = check_nonce(nonce)
     key = _as_key(key)
-    _gc()  # as in attest(): decoding needs about the token's size again
-    msg = _decode_cose(data)
+    _gc()  # as in attest(): room for the decoding
+    # no copy of the signature while checking it (a token that fails costs
+    # no token-sized block); the Token gets owned bytes at the end
+    msg = _decode_cose(data, True)
     alg = msg.alg
-    if msg.type == cose.TAG_SIGN1 and alg == ALG_HSS_LMS:
+    if msg.type == cose.TAG_SIGN1 and alg == _ALG_HSS_LMS:
         kty = cose.KTY_HSS_LMS
-    elif msg.type == cose.TAG_MAC0 and alg in (ALG_HMAC_256_64, ALG_HMAC_256_256):
+    elif msg.type == cose.TAG_MAC0 and alg in (_ALG_HMAC_256_64, _ALG_HMAC_256_256):
         kty = cose.KTY_SYMMETRIC
     else:
-        raise EATError(EAT_ERR_UNSUPPORTED, "unknown algorithm")
+        raise EATError(_EAT_ERR_UNSUPPORTED, "unknown algorithm")
     if key.kty != kty:
-        raise EATError(EAT_ERR_KEY, "key type does not match the token's algorithm")
+        raise EATError(_EAT_ERR_KEY, "key type does not match the token's algorithm")
     kid = msg.header(cose.H_KID)
     if not _is_bytes(kid) or not kid:
-        raise EATError(EAT_ERR_KEY, "kid missing")
+        raise EATError(_EAT_ERR_KEY, "kid missing")
     if key.kid is not None and not hgcrypto.ct_equal(bytes(key.kid), bytes(kid)):
-        raise EATError(EAT_ERR_KEY, "kid does not match the provisioned key")
+        raise EATError(_EAT_ERR_KEY, "kid does not match the provisioned key")
     try:
         if kty == cose.KTY_HSS_LMS:
             import lms
 
             lms.register_cose()
-            cose.sign1_verify(key, msg, expected_alg=ALG_HSS_LMS)
+            cose.sign1_verify(key, msg, expected_alg=_ALG_HSS_LMS)
         else:
             cose.mac0_verify(key, msg, expected_alg=alg)
     except cose.COSEVerifyError:
-        raise EATError(EAT_ERR_AUTH, "signature or MAC invalid")
+        raise EATError(_EAT_ERR_AUTH, "signature or MAC invalid")
     except cose.COSEError as e:
-        raise EATError(EAT_ERR_KEY, "key: " + str(e))
+        raise EATError(_EAT_ERR_KEY, "key: " + str(e))
     claims = _claims_of(msg.payload)
-    got = claims.get(C_NONCE)
+    got = claims.get(_C_NONCE)
     if got is None:
-        raise EATError(EAT_ERR_NONCE, "nonce missing")
+        raise EATError(_EAT_ERR_NONCE, "nonce missing")
     if not _is_bytes(got) or not hgcrypto.ct_equal(bytes(got), nonce):
-        raise EATError(EAT_ERR_NONCE, "nonce mismatch")
-    ueid = claims.get(C_UEID)
+        raise EATError(_EAT_ERR_NONCE, "nonce mismatch")
+    ueid = claims.get(_C_UEID)
     if ueid is None or bytes(ueid) != bytes(kid):
-        raise EATError(EAT_ERR_KEY, "UEID does not match kid")
+        raise EATError(_EAT_ERR_KEY, "UEID does not match kid")
     if not ueid_strict(ueid):
-        raise EATError(EAT_ERR_CLAIM, "bad claim ueid (length for its type)")
+        raise EATError(_EAT_ERR_CLAIM, "bad claim ueid (length for its type)")
+    # the Token owns its bytes (callers keep and compare them), copied once
+    # the verifier's working memory is free again
+    _gc()
+    msg.content = msg.payload = bytes(msg.content)
+    msg.tag_or_signature = bytes(msg.tag_or_signature)
     t = Token(msg, claims, bytes(kid))
     t.authenticated = True
     return t
@@ -730,8 +750,8 @@ def components(claims):
 
 
 def _collect(claims, sub, out, depth):
-    for e in claims.get(C_MEASUREMENTS, ()):
-        if e[0] != CF_COSWID:
+    for e in claims.get(_C_MEASUREMENTS, ()):
+        if e[0] != _CF_COSWID:
             continue
         try:
             tag = cbor.loads(bytes(e[1]), max_depth=6, max_items=128)
@@ -745,9 +765,47 @@ def _collect(claims, sub, out, depth):
                               "slot": int(loc[4:]) if isinstance(loc, str) and loc.startswith("slot") else None,
                               "submod": sub}
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-            raise EATError(EAT_ERR_CLAIM, "bad CoSWID measurement")
-    subs = claims.get(C_SUBMODS)
+            raise EATError(_EAT_ERR_CLAIM, "bad CoSWID measurement")
+    subs = claims.get(_C_SUBMODS)
     if subs and depth < _MAX_SUBMOD_DEPTH:
         for name in subs:
             if isinstance(subs[name], dict):
                 _collect(subs[name], name, out, depth + 1)
+
+
+
+# The public constants (module.NAME, `from eat import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("TAG_CWT", _TAG_CWT), ("ALG_HSS_LMS", _ALG_HSS_LMS), ("ALG_HMAC_256_64", _ALG_HMAC_256_64),
+    ("ALG_HMAC_256_256", _ALG_HMAC_256_256),
+    ("CF_EAT_CWT", _CF_EAT_CWT), ("CF_CBOR", _CF_CBOR), ("CF_OCTET_STREAM", _CF_OCTET_STREAM),
+    ("CF_COSWID", _CF_COSWID), ("CF_HG_MANIFEST_REF", _CF_HG_MANIFEST_REF),
+    ("CF_HG_SUIT_REPORT", _CF_HG_SUIT_REPORT), ("C_EXP", _C_EXP), ("C_IAT", _C_IAT),
+    ("C_NONCE", _C_NONCE), ("C_UEID", _C_UEID), ("C_OEMID", _C_OEMID), ("C_HWMODEL", _C_HWMODEL),
+    ("C_HWVERSION", _C_HWVERSION), ("C_UPTIME", _C_UPTIME), ("C_OEMBOOT", _C_OEMBOOT),
+    ("C_DBGSTAT", _C_DBGSTAT), ("C_PROFILE", _C_PROFILE), ("C_SUBMODS", _C_SUBMODS),
+    ("C_BOOTCOUNT", _C_BOOTCOUNT), ("C_SWNAME", _C_SWNAME), ("C_SWVERSION", _C_SWVERSION),
+    ("C_MANIFESTS", _C_MANIFESTS), ("C_MEASUREMENTS", _C_MEASUREMENTS),
+    ("DBG_DISABLED", _DBG_DISABLED), ("DBG_DISABLED_SINCE_BOOT", _DBG_DISABLED_SINCE_BOOT),
+    ("DBG_DISABLED_PERMANENTLY", _DBG_DISABLED_PERMANENTLY), ("UEID_RAND", _UEID_RAND),
+    ("EAT_ERR_MALFORMED", _EAT_ERR_MALFORMED), ("EAT_ERR_UNSUPPORTED", _EAT_ERR_UNSUPPORTED),
+    ("EAT_ERR_AUTH", _EAT_ERR_AUTH), ("EAT_ERR_NONCE", _EAT_ERR_NONCE),
+    ("EAT_ERR_CLAIM", _EAT_ERR_CLAIM), ("EAT_ERR_KEY", _EAT_ERR_KEY),
+    ("EAT_ERR_STATE", _EAT_ERR_STATE), ("EAT_ERR_LEAF_REUSE", _EAT_ERR_LEAF_REUSE),
+    ("EAT_ERR_POLICY", _EAT_ERR_POLICY), ("NONCE_MIN", _NONCE_MIN), ("NONCE_MAX", _NONCE_MAX),
+    ("MAX_TOKEN", _MAX_TOKEN), ("MAX_COMPONENTS", _MAX_COMPONENTS),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    # CLAIM_NAMES (host tools and tests) is built on first use, not at import
+    if name == "CLAIM_NAMES":
+        global CLAIM_NAMES
+        CLAIM_NAMES = dict(_CLAIMS)
+        return CLAIM_NAMES
+    raise AttributeError(name)

@@ -70,10 +70,12 @@ _BLOCK = const(16)
 _BATCH = const(8)  # CTR/CCM blocks per AES call (128-byte scratch buffers)
 _HASH_LEN = const(32)
 _HMAC_BLOCK = const(64)
-_IPAD = int.from_bytes(b"\x36" * 64, "big")
-_OPAD = int.from_bytes(b"\x5c" * 64, "big")
-_KW_IV = 0xA6A6A6A6A6A6A6A6
-_CCM_TAG_LENS = (4, 6, 8, 10, 12, 14, 16)
+# The HMAC pads, 64 bytes of 0x36 / 0x5c as one int each (literals: ROM when
+# frozen, where int.from_bytes at import would put two long ints on the heap)
+_IPAD = const(0x36363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636363636)
+_OPAD = const(0x5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c)
+_KW_IV = const(0xA6A6A6A6A6A6A6A6)
+_CCM_TAG_LENS = const((4, 6, 8, 10, 12, 14, 16))
 
 
 class CryptoError(ValueError):

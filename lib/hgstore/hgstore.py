@@ -81,6 +81,11 @@
 # and commits), bytes written, reads (read() and read_parts() calls) and
 # bytes read, in total and per name (an open_reader() counts as one read,
 # its bytes as they are read).
+#
+# FileStorage lives in hgstore_file.py and CountingStorage in
+# hgstore_count.py: hgstore.FileStorage / hgstore.CountingStorage (and
+# `from hgstore import ...`) import them on first use (__getattr__ below),
+# so a device pays heap only for the storage it uses.
 try:
     from micropython import const
 except ImportError:
@@ -199,211 +204,14 @@ class _MemReader:
         self._mv = None
 
 
-# ---------------------------------------------------------------- files
+def __getattr__(name):
+    # the storages kept out of this module (see the top), imported on use
+    if name == "FileStorage":
+        import hgstore_file
 
+        return hgstore_file.FileStorage
+    if name == "CountingStorage":
+        import hgstore_count
 
-def _exists(path):
-    import os
-
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-class FileStorage:
-    """Records in files: "state" at `path`, any other name at
-    `path.<name>`; atomic replace by temporary file, fsync and rename."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def _file(self, name):
-        check_name(name)
-        return self.path if name == STATE else self.path + "." + name
-
-    def _open(self, name):
-        # the target, else (FAT rename window) its complete .tmp
-        f = self._file(name)
-        try:
-            return open(f, "rb")
-        except OSError:
-            return open(f + ".tmp", "rb")
-
-    def read(self, name):
-        try:
-            fh = self._open(name)
-        except OSError:
-            return None
-        with fh:
-            return fh.read()
-
-    def write(self, name, data):
-        w = self.open_blob(name)
-        w.write(data)
-        w.commit()
-
-    def read_parts(self, name, offsets, size):
-        out = bytearray()
-        with self._open(name) as fh:
-            for o in offsets:
-                if o < 0 or size < 0:
-                    raise OSError(_EIO, "short read")
-                fh.seek(o)
-                b = fh.read(size)
-                if len(b) != size:
-                    raise OSError(_EIO, "short read")
-                out += b
-        return bytes(out)
-
-    def open_blob(self, name):
-        return _FileBlob(self._file(name))
-
-    def open_reader(self, name):
-        try:
-            fh = self._open(name)
-        except OSError:
-            return None
-        return _FileReader(fh)
-
-
-class _FileReader:
-    def __init__(self, fh):
-        self._fh = fh
-        fh.seek(0, 2)
-        self.size = fh.tell()
-        fh.seek(0)
-
-    def readinto(self, buf):
-        n = self._fh.readinto(buf)
-        return n or 0
-
-    def close(self):
-        self._fh.close()
-
-
-def _sync(fh):
-    fh.flush()
-    try:
-        import os
-
-        os.fsync(fh.fileno())
-    except (ImportError, AttributeError, OSError):
-        pass
-
-
-class _FileBlob:
-    def __init__(self, path):
-        self._path = path
-        # .tmp only while the target exists (see the top): a partial first
-        # write is never mistaken for the FAT rename window
-        self._tmp = path + (".tmp" if _exists(path) else ".new")
-        self._fh = open(self._tmp, "wb")
-
-    def write(self, data):
-        self._fh.write(data)
-
-    def commit(self):
-        import os
-
-        _sync(self._fh)
-        self._fh.close()
-        os.rename(self._tmp, self._path)
-        try:  # make the rename durable (POSIX); not needed on device
-            d = os.path.dirname(os.path.abspath(self._path))
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except (ImportError, AttributeError, OSError):
-            pass
-
-
-# ---------------------------------------------------------------- counting
-
-
-class CountingStorage:
-    """Wraps a storage (default: a new MemoryStorage) and counts what
-    reaches it: writes (completed write() calls and blob commits),
-    write_bytes, reads (read() and read_parts() calls), read_bytes, and
-    per_name[name] = [writes, bytes written]. reset() zeroes them."""
-
-    def __init__(self, inner=None):
-        self.inner = MemoryStorage() if inner is None else inner
-        self.reset()
-
-    def reset(self):
-        self.writes = 0
-        self.write_bytes = 0
-        self.reads = 0
-        self.read_bytes = 0
-        self.per_name = {}
-
-    def _wrote(self, name, n):
-        self.writes += 1
-        self.write_bytes += n
-        c = self.per_name.get(name)
-        if c is None:
-            c = self.per_name[name] = [0, 0]
-        c[0] += 1
-        c[1] += n
-
-    def _read(self, d):
-        self.reads += 1
-        if d is not None:
-            self.read_bytes += len(d)
-        return d
-
-    def read(self, name):
-        return self._read(self.inner.read(name))
-
-    def write(self, name, data):
-        n = len(data)  # before: the inner storage may take a bytearray over
-        self.inner.write(name, data)
-        self._wrote(name, n)
-
-    def read_parts(self, name, offsets, size):
-        return self._read(self.inner.read_parts(name, offsets, size))
-
-    def open_blob(self, name):
-        return _CountingBlob(self, name, self.inner.open_blob(name))
-
-    def open_reader(self, name):
-        r = self.inner.open_reader(name)
-        if r is None:
-            return None
-        self.reads += 1  # one read per reader; its bytes as they arrive
-        return _CountingReader(self, r)
-
-
-class _CountingBlob:
-    def __init__(self, st, name, inner):
-        self._st = st
-        self._name = name
-        self._inner = inner
-        self._n = 0
-
-    def write(self, data):
-        self._inner.write(data)
-        self._n += len(data)
-
-    def commit(self):
-        self._inner.commit()
-        self._st._wrote(self._name, self._n)
-
-
-class _CountingReader:
-    def __init__(self, st, inner):
-        self._st = st
-        self._inner = inner
-        self.size = inner.size
-
-    def readinto(self, buf):
-        n = self._inner.readinto(buf)
-        self._st.read_bytes += n
-        return n
-
-    def close(self):
-        self._inner.close()
+        return hgstore_count.CountingStorage
+    raise AttributeError(name)

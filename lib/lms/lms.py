@@ -28,49 +28,28 @@
 #   LMSError(ValueError) > LMSFormatError, LMSUnsupportedError
 # The stateful signer (leaf reservation, persistence) is lms_state.
 import lms_py as _core
-from lms_py import (  # noqa: F401  (re-exported)
-    ERR_INVALID,
-    ERR_MALFORMED,
-    ERR_UNSUPPORTED,
-    I_LEN,
-    LMOTS_SHA256_N24_W1,
-    LMOTS_SHA256_N24_W2,
-    LMOTS_SHA256_N24_W4,
-    LMOTS_SHA256_N24_W8,
-    LMOTS_SHA256_N32_W1,
-    LMOTS_SHA256_N32_W2,
-    LMOTS_SHA256_N32_W4,
-    LMOTS_SHA256_N32_W8,
-    LMS_PARAMS,
-    LMS_SHA256_M24_H5,
-    LMS_SHA256_M24_H10,
-    LMS_SHA256_M24_H15,
-    LMS_SHA256_M24_H20,
-    LMS_SHA256_M24_H25,
-    LMS_SHA256_M32_H5,
-    LMS_SHA256_M32_H10,
-    LMS_SHA256_M32_H15,
-    LMS_SHA256_M32_H20,
-    LMS_SHA256_M32_H25,
-    MAX_LEVELS,
-    OK,
-    OTS_PARAMS,
-    LMSError,
-    LMSFormatError,
-    LMSUnsupportedError,
-    explain,
-    lms_pub_len,
-    lms_sig_len,
-    ots_sig_len,
-    param_name,
-    parse_hss_pub,
-    supported,
-)
+from lms_py import LMSError, LMSFormatError, parse_hss_pub
+
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+# lms_py's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_OK = const(0)
+_ERR_INVALID = const(-1)
+_ERR_MALFORMED = const(-2)
+_ERR_UNSUPPORTED = const(-3)
+_MAX_LEVELS = const(8)
 
 ALG_HSS_LMS = -46  # COSE algorithm (RFC 9708)
 KTY_HSS_LMS = 5  # COSE key type (RFC 9708); parameter "pub" is -1
 
-_BACKENDS = ("_lms", "lms_host", "lms_py")
+_BACKENDS = const(("_lms", "lms_host", "lms_py"))
 
 
 def _import_backend(name):
@@ -98,6 +77,7 @@ for _name in _BACKENDS:
     if _b is not None:
         BACKEND = _name
         break
+del _name  # a module global costs heap
 
 
 def use_backend(name):
@@ -122,14 +102,14 @@ def available_backends():
 def _norm(rc):
     # Backend code -> our code. Only a plain int 0 means valid.
     if isinstance(rc, bool) or not isinstance(rc, int):
-        return ERR_INVALID
+        return _ERR_INVALID
     if rc == 0:
-        return OK
+        return _OK
     if rc == _b.ERR_MALFORMED:
-        return ERR_MALFORMED
+        return _ERR_MALFORMED
     if rc == _b.ERR_UNSUPPORTED:
-        return ERR_UNSUPPORTED
-    return ERR_INVALID
+        return _ERR_UNSUPPORTED
+    return _ERR_INVALID
 
 
 # ---------------------------------------------------------------- verify
@@ -140,13 +120,13 @@ def check(pub, msg, sig):
     try:
         return _norm(_b.verify(pub, msg, sig))
     except (TypeError, ValueError):
-        return ERR_MALFORMED
+        return _ERR_MALFORMED
 
 
 def verify(pub, msg, sig):
     """True only for a valid HSS signature of msg under pub."""
     try:
-        return check(pub, msg, sig) == OK
+        return check(pub, msg, sig) == _OK
     except MemoryError:
         raise
     except Exception:
@@ -159,14 +139,14 @@ class Verifier:
 
     def __init__(self, pub, sig):
         self.code = None
-        self._rc = OK
+        self._rc = _OK
         try:
             self._v = _b.Verifier(pub, sig)
         except MemoryError:
             raise
         except Exception:
             self._v = None
-            self._rc = ERR_MALFORMED
+            self._rc = _ERR_MALFORMED
 
     def update(self, data):
         if self._v is None:
@@ -177,7 +157,7 @@ class Verifier:
             self._v.update(data)
         except Exception:
             self._v = None
-            self._rc = ERR_INVALID
+            self._rc = _ERR_INVALID
             raise
 
     def final(self):
@@ -189,13 +169,13 @@ class Verifier:
                 rc = _norm(self._v.final())
             except MemoryError:
                 self._v = None
-                self.code = ERR_INVALID  # finalised, never valid
+                self.code = _ERR_INVALID  # finalised, never valid
                 raise
             except Exception:
-                rc = ERR_INVALID
+                rc = _ERR_INVALID
             self._v = None
         self.code = rc
-        return rc == OK
+        return rc == _OK
 
 
 def describe_sig(sig):
@@ -255,7 +235,7 @@ def hss_sig_from_lms(lms_sig):
 
 def _check_levels(params, seeds, ids):
     n = len(params)
-    if n < 1 or n > MAX_LEVELS or len(seeds) != n or len(ids) != n:
+    if n < 1 or n > _MAX_LEVELS or len(seeds) != n or len(ids) != n:
         raise LMSError("bad levels")
     return n
 
@@ -284,7 +264,7 @@ def hss_sign(params, seeds, ids, qs, msg, nodes=None):
             clt, cot = params[i + 1]
             cnd = nodes[i + 1] if nodes is not None else None
             if cnd is not None:
-                m = LMS_PARAMS[clt][2]
+                m = _core.LMS_PARAMS[clt][2]
                 child = _u32str(clt) + _u32str(cot) + bytes(ids[i + 1]) + bytes(cnd[m : 2 * m])
             else:
                 child = lms_keygen(clt, cot, ids[i + 1], seeds[i + 1])
@@ -344,3 +324,11 @@ def pub_from_cose_key(data):
         raise LMSFormatError("COSE_Key alg is not HSS-LMS")
     parse_hss_pub(k.pub)
     return bytes(k.pub)
+
+
+def __getattr__(name):
+    # The rest of the API (typecodes, LMS_PARAMS / OTS_PARAMS, I_LEN, OK and
+    # the ERR_* codes, explain, param_name, the length helpers, ...) is
+    # lms_py's own, looked up there on use rather than copied into this
+    # module's globals (heap on a small board).
+    return getattr(_core, name)

@@ -51,36 +51,36 @@ except ImportError:
 
 _sha256 = hashlib.sha256
 
-OK = const(0)
-ERR_INVALID = const(-1)
-ERR_MALFORMED = const(-2)
-ERR_UNSUPPORTED = const(-3)
+_OK = const(0)
+_ERR_INVALID = const(-1)
+_ERR_MALFORMED = const(-2)
+_ERR_UNSUPPORTED = const(-3)
 HAS_SIGN = True
 
-HASH_SHA256 = const(0)  # SHA-256 (m = 32) and SHA-256/192 (m = 24)
-HASH_SHAKE256 = const(1)  # RFC 9858 SHAKE256 sets: parsed, never computed
+_HASH_SHA256 = const(0)  # SHA-256 (m = 32) and SHA-256/192 (m = 24)
+_HASH_SHAKE256 = const(1)  # RFC 9858 SHAKE256 sets: parsed, never computed
 
 # LMS typecodes (RFC 8554 Table 2, RFC 9858)
-LMS_SHA256_M32_H5 = const(5)
-LMS_SHA256_M32_H10 = const(6)
-LMS_SHA256_M32_H15 = const(7)
-LMS_SHA256_M32_H20 = const(8)
-LMS_SHA256_M32_H25 = const(9)
-LMS_SHA256_M24_H5 = const(10)
-LMS_SHA256_M24_H10 = const(11)
-LMS_SHA256_M24_H15 = const(12)
-LMS_SHA256_M24_H20 = const(13)
-LMS_SHA256_M24_H25 = const(14)
+_LMS_SHA256_M32_H5 = const(5)
+_LMS_SHA256_M32_H10 = const(6)
+_LMS_SHA256_M32_H15 = const(7)
+_LMS_SHA256_M32_H20 = const(8)
+_LMS_SHA256_M32_H25 = const(9)
+_LMS_SHA256_M24_H5 = const(10)
+_LMS_SHA256_M24_H10 = const(11)
+_LMS_SHA256_M24_H15 = const(12)
+_LMS_SHA256_M24_H20 = const(13)
+_LMS_SHA256_M24_H25 = const(14)
 
 # LM-OTS typecodes (RFC 8554 Table 1, RFC 9858)
-LMOTS_SHA256_N32_W1 = const(1)
-LMOTS_SHA256_N32_W2 = const(2)
-LMOTS_SHA256_N32_W4 = const(3)
-LMOTS_SHA256_N32_W8 = const(4)
-LMOTS_SHA256_N24_W1 = const(5)
-LMOTS_SHA256_N24_W2 = const(6)
-LMOTS_SHA256_N24_W4 = const(7)
-LMOTS_SHA256_N24_W8 = const(8)
+_LMOTS_SHA256_N32_W1 = const(1)
+_LMOTS_SHA256_N32_W2 = const(2)
+_LMOTS_SHA256_N32_W4 = const(3)
+_LMOTS_SHA256_N32_W8 = const(4)
+_LMOTS_SHA256_N24_W1 = const(5)
+_LMOTS_SHA256_N24_W2 = const(6)
+_LMOTS_SHA256_N24_W4 = const(7)
+_LMOTS_SHA256_N24_W8 = const(8)
 
 # The parameter table (the only one in the project's Python):
 #   LMS_PARAMS[typecode] = (name, hash, m, h)
@@ -129,14 +129,14 @@ OTS_PARAMS = {
     16: ("LMOTS_SHAKE_N24_W8", 1, 24, 8, 26, 0),
 }
 
-MAX_LEVELS = const(8)
-I_LEN = const(16)
+_MAX_LEVELS = const(8)
+_I_LEN = const(16)
 
-_D_PBLC = b"\x80\x80"
-_D_MESG = b"\x81\x81"
-_D_LEAF = b"\x82\x82"
-_D_INTR = b"\x83\x83"
-_C_INDEX = b"\xff\xfd\xff"  # u16str(0xfffd) || u8str(0xff): the randomizer C
+_D_PBLC = const(b"\x80\x80")
+_D_MESG = const(b"\x81\x81")
+_D_LEAF = const(b"\x82\x82")
+_D_INTR = const(b"\x83\x83")
+_C_INDEX = const(b"\xff\xfd\xff")  # u16str(0xfffd) || u8str(0xff): the randomizer C
 
 
 class LMSError(ValueError):
@@ -161,7 +161,7 @@ class LMSUnsupportedError(LMSError):
 
 def ots_sig_len(ots_type):
     r = OTS_PARAMS.get(ots_type)
-    if r is None or r[1] != HASH_SHA256:
+    if r is None or r[1] != _HASH_SHA256:
         return 0
     return 4 + r[2] * (r[4] + 1)
 
@@ -175,7 +175,7 @@ def lms_sig_len(lms_type, ots_type):
 
 def lms_pub_len(lms_type):
     r = LMS_PARAMS.get(lms_type)
-    if r is None or r[1] != HASH_SHA256:
+    if r is None or r[1] != _HASH_SHA256:
         return 0
     return 24 + r[2]
 
@@ -195,8 +195,8 @@ def supported(lms_type, ots_type):
     return (
         lr is not None
         and orow is not None
-        and lr[1] == HASH_SHA256
-        and orow[1] == HASH_SHA256
+        and lr[1] == _HASH_SHA256
+        and orow[1] == _HASH_SHA256
         and lr[2] == orow[2]
     )
 
@@ -235,7 +235,7 @@ def parse_hss_pub(pub):
     if n < 12:
         raise LMSFormatError("public key length")
     levels = _u32(pub, 0)
-    if levels < 1 or levels > MAX_LEVELS:
+    if levels < 1 or levels > _MAX_LEVELS:
         raise LMSFormatError("levels")
     lt = _u32(pub, 4)
     ot = _u32(pub, 8)
@@ -268,7 +268,7 @@ def parse_hss_sig(sig, levels=None, lms_type=None, ots_type=None):
     if n < 4:
         raise LMSFormatError("length")
     nspk = _u32(sig, 0)
-    if nspk >= MAX_LEVELS or (levels is not None and nspk != levels - 1):
+    if nspk >= _MAX_LEVELS or (levels is not None and nspk != levels - 1):
         raise LMSFormatError("levels")
     lt = lms_type
     ot = ots_type
@@ -341,10 +341,10 @@ def explain(pub, sig):
     try:
         _prepare(pub, sig)
     except LMSUnsupportedError as e:
-        return ERR_UNSUPPORTED, str(e)
+        return _ERR_UNSUPPORTED, str(e)
     except LMSFormatError as e:
-        return ERR_MALFORMED, str(e)
-    return OK, ""
+        return _ERR_MALFORMED, str(e)
+    return _OK, ""
 
 
 # ---------------------------------------------------------------- hashing core
@@ -477,11 +477,11 @@ class Verifier:
 
     def __init__(self, pub, sig):
         self._h = None
-        self._rc = ERR_MALFORMED
+        self._rc = _ERR_MALFORMED
         try:
             pv, sv, lv = _prepare(pub, sig)
         except LMSUnsupportedError:
-            self._rc = ERR_UNSUPPORTED
+            self._rc = _ERR_UNSUPPORTED
             return
         except (ValueError, TypeError):
             return
@@ -493,10 +493,10 @@ class Verifier:
         else:
             key, koff = sv, lv[-2][5]
         self._h, self._n = _msg_hasher(key, koff, sv, lv[-1])
-        self._rc = OK
+        self._rc = _OK
 
     def update(self, data):
-        if self._rc != OK:
+        if self._rc != _OK:
             if self._rc is None:
                 raise LMSError("verifier finalised")
             return
@@ -507,7 +507,7 @@ class Verifier:
         if rc is None:
             raise LMSError("verifier finalised")
         self._rc = None
-        if rc != OK:
+        if rc != _OK:
             return rc
         Q = self._h.digest()[: self._n]
         self._h = None
@@ -515,7 +515,7 @@ class Verifier:
         sv = self._sig
         lv = self._lv
         last = len(lv) - 1
-        rc = ERR_INVALID
+        rc = _ERR_INVALID
         for i in range(last, -1, -1):
             e = lv[i]
             if i == 0:
@@ -529,14 +529,14 @@ class Verifier:
             if not _level_ok(key, koff, sv, e, Q):
                 break
         else:
-            rc = OK
+            rc = _OK
         self._pub = self._sig = self._lv = None
         return rc
 
 
 def verify(pub, msg, sig):
     v = Verifier(pub, sig)
-    if v._rc == OK:
+    if v._rc == _OK:
         v.update(msg)
     return v.final()
 
@@ -546,7 +546,7 @@ def verify_lms(pub, msg, sig):
     try:
         return verify(b"\x00\x00\x00\x01" + bytes(pub), msg, b"\x00\x00\x00\x00" + bytes(sig))
     except TypeError:
-        return ERR_MALFORMED
+        return _ERR_MALFORMED
 
 
 # ---------------------------------------------------------------- signing
@@ -554,7 +554,7 @@ def verify_lms(pub, msg, sig):
 
 def _check_key(lms_type, ots_type, I, seed):
     lr, orow = _rows(lms_type, ots_type)
-    if len(I) != I_LEN:
+    if len(I) != _I_LEN:
         raise LMSError("bad I length")
     # SEED is normally n bytes; 16..32 accepted like the C core.
     if len(seed) < 16 or len(seed) > 32:
@@ -585,7 +585,7 @@ def _ots_pub(orow, I, q, seed):
 def ots_sign(ots_type, I, q, seed, msg):
     """LM-OTS signature of msg with the leaf-q key of (I, SEED); deterministic C."""
     orow = OTS_PARAMS.get(ots_type)
-    if orow is None or orow[1] != HASH_SHA256:
+    if orow is None or orow[1] != _HASH_SHA256:
         raise LMSUnsupportedError("unsupported parameter set")
     out = bytearray(4 + orow[2] * (orow[4] + 1))
     ots_sign_into(out, 0, ots_type, I, q, seed, msg)
@@ -742,3 +742,28 @@ def lms_sign(lms_type, ots_type, I, seed, q, msg, nodes=None):
     ots_sign_into(out, 4, ots_type, I, q, seed, msg)
     out[o : o + 4] = _u32str(lms_type)
     return bytes(out)
+
+
+# The public constants (module.NAME, `from lms_py import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("OK", _OK), ("ERR_INVALID", _ERR_INVALID), ("ERR_MALFORMED", _ERR_MALFORMED),
+    ("ERR_UNSUPPORTED", _ERR_UNSUPPORTED), ("LMS_SHA256_M32_H5", _LMS_SHA256_M32_H5),
+    ("LMS_SHA256_M32_H10", _LMS_SHA256_M32_H10), ("LMS_SHA256_M32_H15", _LMS_SHA256_M32_H15),
+    ("LMS_SHA256_M32_H20", _LMS_SHA256_M32_H20), ("LMS_SHA256_M32_H25", _LMS_SHA256_M32_H25),
+    ("LMS_SHA256_M24_H5", _LMS_SHA256_M24_H5), ("LMS_SHA256_M24_H10", _LMS_SHA256_M24_H10),
+    ("LMS_SHA256_M24_H15", _LMS_SHA256_M24_H15), ("LMS_SHA256_M24_H20", _LMS_SHA256_M24_H20),
+    ("LMS_SHA256_M24_H25", _LMS_SHA256_M24_H25), ("LMOTS_SHA256_N32_W1", _LMOTS_SHA256_N32_W1),
+    ("LMOTS_SHA256_N32_W2", _LMOTS_SHA256_N32_W2), ("LMOTS_SHA256_N32_W4", _LMOTS_SHA256_N32_W4),
+    ("LMOTS_SHA256_N32_W8", _LMOTS_SHA256_N32_W8), ("LMOTS_SHA256_N24_W1", _LMOTS_SHA256_N24_W1),
+    ("LMOTS_SHA256_N24_W2", _LMOTS_SHA256_N24_W2), ("LMOTS_SHA256_N24_W4", _LMOTS_SHA256_N24_W4),
+    ("LMOTS_SHA256_N24_W8", _LMOTS_SHA256_N24_W8), ("MAX_LEVELS", _MAX_LEVELS), ("I_LEN", _I_LEN),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

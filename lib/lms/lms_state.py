@@ -117,7 +117,7 @@ _K_HSS_PUB = const(9)
 _K_CHUNK = const(10)
 _K_CHECK = const(-1)
 _CHECK_LEN = const(16)
-_STATE = "state"  # hgstore.STATE: FileStorage keeps it at `path` itself
+_STATE = const("state")  # hgstore.STATE: FileStorage keeps it at `path` itself
 
 
 def _u32str(x):

@@ -85,18 +85,6 @@ except ImportError:
 
 import hgcrypto
 from coap_msg import (
-    ACK,
-    FETCH,
-    POST,
-    CHANGED,
-    CONTENT,
-    OBSERVE,
-    OSCORE,
-    ECHO,
-    PROXY_URI,
-    BAD_OPTION,
-    BAD_REQUEST,
-    UNAUTHORIZED,
     CoAPError,
     Message,
     decode_options,
@@ -105,31 +93,48 @@ from coap_msg import (
     uint_encode,
 )
 
-VERSION = const(1)
-DEFAULT_ALG = const(10)
-DEFAULT_WINDOW = const(32)
-MAX_WINDOW = const(1024)
+# coap_msg's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_ACK = const(2)
+_FETCH = const(5)
+_POST = const(2)
+_CHANGED = const(68)
+_CONTENT = const(69)
+_OBSERVE = const(6)
+_OSCORE = const(9)
+_ECHO = const(252)
+_PROXY_URI = const(35)
+_BAD_OPTION = const(130)
+_BAD_REQUEST = const(128)
+_UNAUTHORIZED = const(129)
+
+
+_VERSION = const(1)
+_DEFAULT_ALG = const(10)
+_DEFAULT_WINDOW = const(32)
+_MAX_WINDOW = const(1024)
 MAX_SSN = 0xFFFFFFFFFF  # 2^40 - 1 (section 12.6); a long int on 32-bit ports
 DEFAULT_CHUNK = const(16)
 MAX_CHUNK = const(1024)
 _MAX_PIV = const(5)
 
-# alg id -> (key length, nonce length, tag length, name)
-ALGORITHMS = {
-    10: (16, 13, 8, "AES-CCM-16-64-128"),
-    11: (32, 13, 8, "AES-CCM-16-64-256"),
-    12: (16, 7, 8, "AES-CCM-64-64-128"),
-    13: (32, 7, 8, "AES-CCM-64-64-256"),
-    30: (16, 13, 16, "AES-CCM-16-128-128"),
-    31: (32, 13, 16, "AES-CCM-16-128-256"),
-    32: (16, 7, 16, "AES-CCM-64-128-128"),
-    33: (32, 7, 16, "AES-CCM-64-128-256"),
-}
+# (alg id, key length, nonce length, tag length, name): a literal tuple, no
+# heap when frozen (alg_info / alg_id look rows up)
+_ALGS = const((
+    (10, 16, 13, 8, "AES-CCM-16-64-128"),
+    (11, 32, 13, 8, "AES-CCM-16-64-256"),
+    (12, 16, 7, 8, "AES-CCM-64-64-128"),
+    (13, 32, 7, 8, "AES-CCM-64-64-256"),
+    (30, 16, 13, 16, "AES-CCM-16-128-128"),
+    (31, 32, 13, 16, "AES-CCM-16-128-256"),
+    (32, 16, 7, 16, "AES-CCM-64-128-128"),
+    (33, 32, 7, 16, "AES-CCM-64-128-256"),
+))
 
 # Outer-only options (Class U); Observe is handled separately.
-_OUTER = (3, 7, 9, 16, 21, 35, 39)
+_OUTER = const((3, 7, 9, 16, 21, 35, 39))
 
-_AAD_PREFIX = b"\x83\x68Encrypt0\x40"
+_AAD_PREFIX = const(b"\x83\x68Encrypt0\x40")
 
 
 class OSCOREError(ValueError):
@@ -140,23 +145,23 @@ class ProtectionInvalid(OSCOREError):
     """A received message failed verification. `code` is the CoAP error
     code a server answers with (unprotected), str(e) the diagnostic."""
 
-    code = BAD_REQUEST
+    code = _BAD_REQUEST
 
 
 class DecodeError(ProtectionInvalid):
-    code = BAD_OPTION
+    code = _BAD_OPTION
 
 
 class ContextNotFound(ProtectionInvalid):
-    code = UNAUTHORIZED
+    code = _UNAUTHORIZED
 
 
 class ReplayError(ProtectionInvalid):
-    code = UNAUTHORIZED
+    code = _UNAUTHORIZED
 
 
 class DecryptError(ProtectionInvalid):
-    code = BAD_REQUEST
+    code = _BAD_REQUEST
 
 
 class SequenceExhausted(OSCOREError):
@@ -175,34 +180,24 @@ def _decrypt_failed():
     return DecryptError("Decryption failed")
 
 
-def _not_found():
-    return ContextNotFound("Security context not found")
-
-
 # ---------------------------------------------------------------- helpers
+
+
+def _alg_row(alg):
+    i = 4 if isinstance(alg, str) else 0  # by name or by id
+    for r in _ALGS:
+        if r[i] == alg:
+            return r
+    raise OSCOREError("unsupported algorithm")
 
 
 def alg_info(alg):
     """(key length, nonce length, tag length, name) or OSCOREError."""
-    if isinstance(alg, str):
-        for k in ALGORITHMS:
-            if ALGORITHMS[k][3] == alg:
-                return ALGORITHMS[k]
-        raise OSCOREError("unsupported algorithm")
-    info = ALGORITHMS.get(alg)
-    if info is None:
-        raise OSCOREError("unsupported algorithm")
-    return info
+    return _alg_row(alg)[1:]
 
 
 def alg_id(alg):
-    if isinstance(alg, str):
-        for k in ALGORITHMS:
-            if ALGORITHMS[k][3] == alg:
-                return k
-        raise OSCOREError("unsupported algorithm")
-    alg_info(alg)
-    return alg
+    return _alg_row(alg)[0]
 
 
 def _bstr(b):
@@ -343,7 +338,7 @@ def _parse_inner(pt):
     except CoAPError:
         raise _decode_error()
     for num, _ in opts:
-        if num == OSCORE:
+        if num == _OSCORE:
             raise _decode_error()  # nested OSCORE is not supported
     return pt[0], opts, payload
 
@@ -361,8 +356,8 @@ class ReplayWindow:
     A window made with initialized=False accepts nothing until
     set_lower_bound() (Appendix B.1.2)."""
 
-    def __init__(self, size=DEFAULT_WINDOW, initialized=True):
-        if size < 32 or size > MAX_WINDOW:
+    def __init__(self, size=_DEFAULT_WINDOW, initialized=True):
+        if size < 32 or size > _MAX_WINDOW:
             raise OSCOREError("bad window size")
         self.size = size
         self._ring = bytearray(size)
@@ -414,10 +409,9 @@ class SecurityContext:
     are built once; nonces are one XOR of a precomputed base."""
 
     def __init__(self, master_secret, sender_id, recipient_id, master_salt=b"",
-                 id_context=None, alg=DEFAULT_ALG, window=DEFAULT_WINDOW, ssn=0,
+                 id_context=None, alg=_DEFAULT_ALG, window=_DEFAULT_WINDOW, ssn=0,
                  storage=None, name=None, reserved=None, chunk=DEFAULT_CHUNK):
-        alg = alg_id(alg)
-        key_len, nonce_len, tag_len, _ = ALGORITHMS[alg]
+        alg, key_len, nonce_len, tag_len, _ = _alg_row(alg)
         master_secret = _bytes(master_secret, "master secret")
         master_salt = _bytes(master_salt or b"", "master salt")
         sender_id = _bytes(sender_id, "sender id")
@@ -441,6 +435,17 @@ class SecurityContext:
         self.sender_key = derive(master_secret, master_salt, sender_id, id_context, alg, "Key", key_len)
         self.recipient_key = derive(master_secret, master_salt, recipient_id, id_context, alg, "Key", key_len)
         self.common_iv = derive(master_secret, master_salt, b"", id_context, alg, "IV", nonce_len)
+        # MicroPython: collect the derivation's garbage before the long-lived
+        # key schedules (two AES objects, ~0.9 KB) are made, so they sit low
+        # in the heap instead of pinning a hole above the garbage (a 64 KiB
+        # board needs its free memory in large blocks). Not on CPython: a
+        # full collection per context would only slow the host tests.
+        import sys
+
+        if sys.implementation.name == "micropython":
+            import gc
+
+            gc.collect()
         self._enc = hgcrypto.AES(self.sender_key)
         self._dec = hgcrypto.AES(self.recipient_key)
         civ = int.from_bytes(self.common_iv, "big")
@@ -614,9 +619,9 @@ def _split(opts):
     inner = []
     outer = []
     for num, v in opts:
-        if num == OSCORE:
+        if num == _OSCORE:
             raise OSCOREError("already protected")
-        if num == PROXY_URI:
+        if num == _PROXY_URI:
             raise OSCOREError("proxy-uri not supported")
         if num in _OUTER:
             outer.append((num, v))
@@ -638,7 +643,7 @@ def _plaintext(code, inner, payload):
 
 
 def _outer_msg(msg, code, outer, optval, ciphertext):
-    outer.append((OSCORE, optval))
+    outer.append((_OSCORE, optval))
     m = Message(msg.mtype, code, msg.mid, msg.token, sorted_opts(outer), ciphertext)
     m.peer = msg.peer
     return m
@@ -650,11 +655,11 @@ def protect_request(ctx, msg, kid_context=False):
     in the option. Takes a new Sender Sequence Number (and may write the
     reservation to storage first)."""
     inner, outer = _split(msg.opts)
-    obs = msg.opt(OBSERVE)
-    code = POST
+    obs = msg.opt(_OBSERVE)
+    code = _POST
     if obs is not None:
-        outer.append((OBSERVE, obs))
-        code = FETCH
+        outer.append((_OBSERVE, obs))
+        code = _FETCH
     pt = _plaintext(msg.code, inner, msg.payload)
     seq, piv = ctx.next_piv()
     nonce = ctx.sender_nonce(seq)
@@ -678,7 +683,7 @@ def _find_ctx(contexts, kid, kctx):
 def _plain_msg(msg, code, inner, payload, outer_src):
     # inner options plus the Outer Class U options of the received message
     opts = inner
-    extra = [(n, v) for n, v in outer_src if n != OSCORE and n in _OUTER]
+    extra = [(n, v) for n, v in outer_src if n != _OSCORE and n in _OUTER]
     if extra:
         opts = sorted_opts(inner + extra)
     m = Message(msg.mtype, code, msg.mid, msg.token, opts, payload)
@@ -692,7 +697,7 @@ def unprotect_request(contexts, msg):
     state when anything is wrong. If binding.echo_needed the caller answers
     with a protected 4.01 carrying Echo (Appendix B.1.2) and must not act on
     the request; the plain message is still returned for logging."""
-    optval = msg.opt(OSCORE)
+    optval = msg.opt(_OSCORE)
     if optval is None:
         raise _decode_error()
     piv, kid, kctx = decode_option(optval)
@@ -700,7 +705,7 @@ def unprotect_request(contexts, msg):
         raise _decode_error()
     ctx = _find_ctx(contexts, kid, kctx)
     if ctx is None:
-        raise _not_found()
+        raise ContextNotFound("Security context not found")
     seq = int.from_bytes(piv, "big")
     win = ctx.window
     recovering = not win.initialized
@@ -716,13 +721,13 @@ def unprotect_request(contexts, msg):
     if code == 0 or code >= 32:
         raise _decode_error()
     plain = _plain_msg(msg, code, inner, payload, msg.opts)
-    obs = plain.opt(OBSERVE)
+    obs = plain.opt(_OBSERVE)
     b.observe = obs is not None and len(obs) == 0
     if recovering:
-        echo = plain.opt(ECHO)
+        echo = plain.opt(_ECHO)
         if ctx.echo is not None and echo is not None and hgcrypto.ct_equal(echo, ctx.echo):
             win.set_lower_bound(seq)
-            plain.remove(ECHO)
+            plain.remove(_ECHO)
         else:
             b.echo_needed = True
     else:
@@ -738,13 +743,13 @@ def protect_response(b, msg, new_piv=False):
     new_piv is set; otherwise the request nonce."""
     ctx = b.ctx
     inner, outer = _split(msg.opts)
-    obs = msg.opt(OBSERVE)
-    code = CHANGED
+    obs = msg.opt(_OBSERVE)
+    code = _CHANGED
     if obs is not None:
         # notification: the Inner Observe is empty, Outer set below
-        inner = [(n, v) for n, v in inner if n != OBSERVE]
-        inner.append((OBSERVE, b""))
-        code = CONTENT
+        inner = [(n, v) for n, v in inner if n != _OBSERVE]
+        inner.append((_OBSERVE, b""))
+        code = _CONTENT
     fresh = new_piv or obs is not None or b.nonce_used or b.echo_needed or not ctx.window.initialized
     pt = _plaintext(msg.code, inner, msg.payload)
     if fresh:
@@ -758,22 +763,22 @@ def protect_response(b, msg, new_piv=False):
         b.nonce_used = True
     ct = hgcrypto.aes_ccm_encrypt(ctx._enc, nonce, pt, b.aad, ctx.tag_len)
     if obs is not None:
-        outer = [(n, v) for n, v in outer if n != OBSERVE]
-        outer.append((OBSERVE, uint_encode(seq & 0xFFFFFF)))
+        outer = [(n, v) for n, v in outer if n != _OBSERVE]
+        outer.append((_OBSERVE, uint_encode(seq & 0xFFFFFF)))
     return _outer_msg(msg, code, outer, optval, ct)
 
 
 def echo_challenge(b):
     """The plain 4.01 + Echo response of Appendix B.1.2, no payload (protect
     it with protect_response, which uses a new Partial IV for it)."""
-    return Message(ACK, UNAUTHORIZED, 0, b"", [(ECHO, b.ctx.echo_value())])
+    return Message(_ACK, _UNAUTHORIZED, 0, b"", [(_ECHO, b.ctx.echo_value())])
 
 
 def unprotect_response(b, msg):
     """Verify an OSCORE response to the request of binding b (section 8.4,
     7.4.1). Returns the plain Message; raises ProtectionInvalid (state
     unchanged) when it fails or is a replay."""
-    optval = msg.opt(OSCORE)
+    optval = msg.opt(_OSCORE)
     if optval is None:
         raise _decode_error()
     piv, kid, kctx = decode_option(optval)
@@ -805,12 +810,12 @@ def unprotect_response(b, msg):
     if code < 64 or code >= 192:
         raise _decode_error()
     plain = _plain_msg(msg, code, inner, payload, msg.opts)
-    obs = plain.opt(OBSERVE)
+    obs = plain.opt(_OBSERVE)
     if obs is not None:
         if not b.observe:
             raise _decode_error()  # Observe in a response to a non-Observe request
         if seq >= 0:
-            plain.set(OBSERVE, uint_encode(seq & 0xFFFFFF))
+            plain.set(_OBSERVE, uint_encode(seq & 0xFFFFFF))
     # commit
     if seq < 0:
         b.nonce_used = True
@@ -829,7 +834,7 @@ def unprotect_response(b, msg):
 # with each of secret..recipient id as length + bytes, and check = the first
 # 8 bytes of SHA-256 over everything before it.
 
-_MAGIC = b"OSC1"
+_MAGIC = const(b"OSC1")
 
 
 def _static_map(alg, ms, salt, sid, rid, idctx, window):
@@ -906,7 +911,7 @@ def _params_static(params):
         except (ValueError, TypeError):
             raise OSCOREError("bad " + key)
 
-    alg = alg_id(params.get("algorithm", DEFAULT_ALG))
+    alg = alg_id(params.get("algorithm", _DEFAULT_ALG))
     kdf = params.get("kdf", "HKDF-SHA256")
     if kdf != "HKDF-SHA256":
         raise OSCOREError("unsupported kdf")
@@ -915,8 +920,8 @@ def _params_static(params):
     rid = hx("peer_id")
     if ms is None or sid is None or rid is None:
         raise OSCOREError("missing parameter")
-    window = params.get("replay_window", DEFAULT_WINDOW)
-    if not isinstance(window, int) or window < 32 or window > MAX_WINDOW:
+    window = params.get("replay_window", _DEFAULT_WINDOW)
+    if not isinstance(window, int) or window < 32 or window > _MAX_WINDOW:
         raise OSCOREError("bad replay_window")
     return _static_map(alg, ms, hx("master_salt", "") or b"", sid, rid, hx("id_context"), window)
 

@@ -62,28 +62,7 @@
 # notification is not sent (the exception propagates to notify()).
 import oscore
 from coap_ep import tadd, tdiff
-from coap_msg import (
-    ACK,
-    BLOCK1,
-    BLOCK2,
-    CONTINUE,
-    OBSERVE,
-    OSCORE,
-    REQUEST_TAG,
-    SIZE1,
-    SIZE2,
-    URI_PATH,
-    BAD_OPTION,
-    BAD_REQUEST,
-    INTERNAL_SERVER_ERROR,
-    REQUEST_ENTITY_INCOMPLETE,
-    REQUEST_ENTITY_TOO_LARGE,
-    UNAUTHORIZED,
-    CoAPError,
-    Message,
-    block_decode,
-    block_encode,
-)
+from coap_msg import CoAPError, Message, block_decode, block_encode
 
 try:
     from micropython import const
@@ -91,6 +70,26 @@ except ImportError:
 
     def const(x):
         return x
+
+
+# coap_msg's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_ACK = const(2)
+_BLOCK1 = const(27)
+_BLOCK2 = const(23)
+_CONTINUE = const(95)
+_OBSERVE = const(6)
+_OSCORE = const(9)
+_REQUEST_TAG = const(292)
+_SIZE1 = const(60)
+_SIZE2 = const(28)
+_URI_PATH = const(11)
+_BAD_OPTION = const(130)
+_BAD_REQUEST = const(128)
+_INTERNAL_SERVER_ERROR = const(160)
+_REQUEST_ENTITY_INCOMPLETE = const(136)
+_REQUEST_ENTITY_TOO_LARGE = const(141)
+_UNAUTHORIZED = const(129)
 
 
 _MAX_UNFRAG = const(2048)
@@ -105,7 +104,7 @@ _X_EXPIRY = const(4)
 
 
 def _err(code, text=None):
-    m = Message(ACK, code)
+    m = Message(_ACK, code)
     if text:
         m.payload = text.encode()
     return m
@@ -158,20 +157,20 @@ class OSCOREServer:
     # ------------------------------------------------------------ endpoint side
     def handle_request(self, msg, now):
         try:
-            optval = msg.opt(OSCORE)
+            optval = msg.opt(_OSCORE)
             if optval is None:
                 if self._protected and self._path_key(msg) in self._protected:
-                    return _err(UNAUTHORIZED)
+                    return _err(_UNAUTHORIZED)
                 return self.server.handle_request(msg, now)
             optval = bytes(optval)
-            b2 = msg.opt(BLOCK2)
+            b2 = msg.opt(_BLOCK2)
             rszx = None
             if b2 is not None:
                 r = self._outer_block2(msg, optval, b2)
                 if not isinstance(r, int):
                     return r  # a block of a kept response, or an error
                 rszx = r
-            if msg.opt(BLOCK1) is not None:
+            if msg.opt(_BLOCK1) is not None:
                 msg = self._outer_block1(msg)
                 if not isinstance(msg, tuple):
                     return msg  # 2.31 Continue or an error
@@ -194,18 +193,18 @@ class OSCOREServer:
                 if resp is None:  # separate response follows
                     self._keep(key, b)
                     return None
-                if b.observe and resp.opt(OBSERVE) is not None:
+                if b.observe and resp.opt(_OBSERVE) is not None:
                     self._keep(key, b)
                 elif key in self._bind and not b.observe:
                     self._drop(key)
             out = oscore.protect_response(b, resp)
             if b1 is not None:
-                out.add(BLOCK1, b1)
+                out.add(_BLOCK1, b1)
             return self._fragment(out, msg.peer, optval, rszx, len(msg.token), now)
         except Exception as e:  # never raise into the endpoint
             self.server.errors += 1
             self.server.last_error = e
-            return _err(INTERNAL_SERVER_ERROR)
+            return _err(_INTERNAL_SERVER_ERROR)
 
     def rst_received(self, peer, mid, now):
         return self.server.rst_received(peer, mid, now)
@@ -256,7 +255,7 @@ class OSCOREServer:
         b = self._bind.get(key)
         if b is None:
             return msg
-        if not b.observe or msg.opt(OBSERVE) is None or not 0x40 <= msg.code < 0x60:
+        if not b.observe or msg.opt(_OBSERVE) is None or not 0x40 <= msg.code < 0x60:
             self._drop(key)  # the last message of this exchange
         out = oscore.protect_response(b, msg)
         out.token = token
@@ -296,9 +295,9 @@ class OSCOREServer:
         try:
             num, _, szx = block_decode(b2)
         except CoAPError:
-            return _err(BAD_OPTION, "block" if self._diag else None)
+            return _err(_BAD_OPTION, "block" if self._diag else None)
         if szx == 7:
-            return _err(BAD_REQUEST, "szx 7" if self._diag else None)
+            return _err(_BAD_REQUEST, "szx 7" if self._diag else None)
         peer = msg.peer
         for x in self._outer:
             if x[_X_PEER] == peer and x[_X_OPT] == optval:
@@ -306,7 +305,7 @@ class OSCOREServer:
                     return self._block(x, num, szx)
                 break
         if num:
-            return _err(REQUEST_ENTITY_INCOMPLETE)
+            return _err(_REQUEST_ENTITY_INCOMPLETE)
         return szx
 
     def _fragment(self, out, peer, optval, rszx, tkl, now):
@@ -351,7 +350,7 @@ class OSCOREServer:
             num = (num << (rszx + 4)) >> (szx + 4)
         off = num << (szx + 4)
         if off >= size and num:
-            return _err(BAD_OPTION, "block out of range" if self._diag else None)
+            return _err(_BAD_OPTION, "block out of range" if self._diag else None)
         end = off + (16 << szx)
         more = end < size
         if not more:
@@ -361,37 +360,37 @@ class OSCOREServer:
             except ValueError:
                 pass
         opts = [(n, v) for n, v in out.opts
-                if n != BLOCK2 and n != SIZE2 and (num == 0 or (n != OBSERVE and n != BLOCK1))]
+                if n != _BLOCK2 and n != _SIZE2 and (num == 0 or (n != _OBSERVE and n != _BLOCK1))]
         m = Message(out.mtype, out.code, out.mid, out.token, opts, memoryview(body)[off:end])
         m.peer = out.peer
-        m.add(BLOCK2, block_encode(num, more, szx))
+        m.add(_BLOCK2, block_encode(num, more, szx))
         if num == 0:
-            m.add(SIZE2, size)
+            m.add(_SIZE2, size)
         return m
 
     def _path_key(self, msg):
-        segs = [bytes(v) for n, v in msg.opts if n == URI_PATH]
+        segs = [bytes(v) for n, v in msg.opts if n == _URI_PATH]
         return b"/".join(segs)
 
     def _outer_block1(self, msg):
         """Reassemble an OSCORE request fragmented with Outer Block1."""
         try:
-            num, more, szx = block_decode(msg.opt(BLOCK1))
+            num, more, szx = block_decode(msg.opt(_BLOCK1))
         except CoAPError:
             return _err(0x82)
         peer = msg.peer
-        rtag = msg.opt(REQUEST_TAG)
+        rtag = msg.opt(_REQUEST_TAG)
         st = self._frag
         if num == 0:
             st = self._frag = [peer, rtag, bytearray(), 0, None]
         elif st is None or st[0] != peer or st[1] != rtag or st[3] != num:
-            return _err(REQUEST_ENTITY_INCOMPLETE)
+            return _err(_REQUEST_ENTITY_INCOMPLETE)
         buf = st[2]
         pl = msg.payload
         if len(buf) + len(pl) > self._max_unfrag:
             self._frag = None
-            r = _err(REQUEST_ENTITY_TOO_LARGE)
-            r.add(SIZE1, self._max_unfrag)
+            r = _err(_REQUEST_ENTITY_TOO_LARGE)
+            r.add(_SIZE1, self._max_unfrag)
             return r
         if more and len(pl) != (16 << szx):
             self._frag = None
@@ -399,11 +398,11 @@ class OSCOREServer:
         buf.extend(pl)
         if more:
             st[3] = num + 1
-            r = Message(ACK, CONTINUE)
-            r.add(BLOCK1, block_encode(num, 1, szx))
+            r = Message(_ACK, _CONTINUE)
+            r.add(_BLOCK1, block_encode(num, 1, szx))
             return r
         self._frag = None
-        opts = [(n, v) for n, v in msg.opts if n != BLOCK1 and n != SIZE1 and n != BLOCK2]
+        opts = [(n, v) for n, v in msg.opts if n != _BLOCK1 and n != _SIZE1 and n != _BLOCK2]
         whole = Message(msg.mtype, msg.code, msg.mid, msg.token, opts, bytes(buf))
         whole.peer = peer
         return whole, block_encode(num, 0, szx)

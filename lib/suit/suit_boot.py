@@ -52,28 +52,42 @@ except ImportError:
         return x
 
 
-from suit_envelope import SuitError, SUIT_ERR_DIGEST_MISMATCH
-from suit_slots import E_ACTIVE, E_DEADLINE, E_INFO, E_PENDING, E_PREVIOUS, E_TRIALS
+from suit_envelope import SuitError
+
+# suit_envelope's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_SUIT_ERR_DIGEST_MISMATCH = const(-7)
+
+
+# suit_slots's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_E_ACTIVE = const(0)
+_E_DEADLINE = const(4)
+_E_INFO = const(5)
+_E_PENDING = const(1)
+_E_PREVIOUS = const(2)
+_E_TRIALS = const(3)
+
 
 _TMASK = const(0x3FFFFFFF)
 _THALF = const(0x20000000)
-DEFAULT_WINDOW_MS = const(300000)
-DEFAULT_TRIALS = const(3)
+_DEFAULT_WINDOW_MS = const(300000)
+_DEFAULT_TRIALS = const(3)
 
 
 def _copy(state):
     out = {}
     for name in state:
         e = state[name]
-        out[name] = [e[0], e[1], e[2], e[3], e[4], list(e[E_INFO])]
+        out[name] = [e[0], e[1], e[2], e[3], e[4], list(e[_E_INFO])]
     return out
 
 
 class Boot:
     """Trial-boot selection over a SlotPlatform (see the top)."""
 
-    def __init__(self, platform, clock=None, confirm_window_ms=DEFAULT_WINDOW_MS,
-                 max_trials=DEFAULT_TRIALS, clock_survives_reset=False):
+    def __init__(self, platform, clock=None, confirm_window_ms=_DEFAULT_WINDOW_MS,
+                 max_trials=_DEFAULT_TRIALS, clock_survives_reset=False):
         if max_trials < 1 or max_trials > 255 or confirm_window_ms <= 0:
             raise ValueError("bad trial parameters")
         self.pf = platform
@@ -98,14 +112,14 @@ class Boot:
         return slot is not None and self.pf.verify_slot(name, slot)
 
     def _drop(self, e, slot):
-        e[E_INFO][slot] = None
-        if e[E_PENDING] == slot:
-            e[E_PENDING] = None
+        e[_E_INFO][slot] = None
+        if e[_E_PENDING] == slot:
+            e[_E_PENDING] = None
 
     def _end_trial(self, e):
-        e[E_PREVIOUS] = None
-        e[E_TRIALS] = 0
-        e[E_DEADLINE] = None
+        e[_E_PREVIOUS] = None
+        e[_E_TRIALS] = 0
+        e[_E_DEADLINE] = None
 
     def _select_one(self, name, e, now):
         """Decide one component on entry e (a copy); returns a status."""
@@ -113,14 +127,14 @@ class Boot:
         if pf.boot_managed(name):
             return self._managed(name, e, now)
         status = None
-        prev = e[E_PREVIOUS]
+        prev = e[_E_PREVIOUS]
         if prev is not None:
             # a trial that an earlier boot started and nobody confirmed
-            late = self.rtc and self._passed(now, e[E_DEADLINE])
-            if e[E_TRIALS] <= 0 or late or not self._valid(name, e[E_ACTIVE]):
+            late = self.rtc and self._passed(now, e[_E_DEADLINE])
+            if e[_E_TRIALS] <= 0 or late or not self._valid(name, e[_E_ACTIVE]):
                 if self._valid(name, prev):
-                    self._drop(e, e[E_ACTIVE])
-                    e[E_ACTIVE] = prev
+                    self._drop(e, e[_E_ACTIVE])
+                    e[_E_ACTIVE] = prev
                     self._end_trial(e)
                     return "rolled-back"
                 # nothing to go back to: keep the trial image if it is sound
@@ -128,66 +142,66 @@ class Boot:
                 self._end_trial(e)
                 status = "kept"
             else:
-                e[E_TRIALS] -= 1
+                e[_E_TRIALS] -= 1
                 return "trial"
-        p = e[E_PENDING]
+        p = e[_E_PENDING]
         if status is None and p is not None:
-            e[E_PENDING] = None
-            if p != e[E_ACTIVE] and self._valid(name, p):
-                if e[E_ACTIVE] is None or e[E_INFO][e[E_ACTIVE]] is None:
-                    e[E_ACTIVE] = p  # first install: nothing to roll back to
+            e[_E_PENDING] = None
+            if p != e[_E_ACTIVE] and self._valid(name, p):
+                if e[_E_ACTIVE] is None or e[_E_INFO][e[_E_ACTIVE]] is None:
+                    e[_E_ACTIVE] = p  # first install: nothing to roll back to
                     return "installed"
-                e[E_PREVIOUS] = e[E_ACTIVE]
-                e[E_ACTIVE] = p
-                e[E_TRIALS] = self.max_trials - 1
-                e[E_DEADLINE] = None if now is None else now + self.window
+                e[_E_PREVIOUS] = e[_E_ACTIVE]
+                e[_E_ACTIVE] = p
+                e[_E_TRIALS] = self.max_trials - 1
+                e[_E_DEADLINE] = None if now is None else now + self.window
                 return "trial"
-            if p != e[E_ACTIVE]:
-                e[E_INFO][p] = None
+            if p != e[_E_ACTIVE]:
+                e[_E_INFO][p] = None
             status = "rejected"
-        a = e[E_ACTIVE]
+        a = e[_E_ACTIVE]
         if a is None:
             return status or "empty"
         if self._valid(name, a):
             return status or "active"
         other = 1 - a
         if self._valid(name, other):
-            e[E_INFO][a] = None
-            e[E_ACTIVE] = other
+            e[_E_INFO][a] = None
+            e[_E_ACTIVE] = other
             self._end_trial(e)
             return "recovered"
-        raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "no valid image: " + name)
+        raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "no valid image: " + name)
 
     def _managed(self, name, e, now):
         # the bootloader chose the slot (and runs its own trial/rollback):
         # bring the record in line with what runs
         run = self.pf.running_slot(name)
-        a = e[E_ACTIVE]
-        if run is not None and run == e[E_PENDING] and run != a:
-            e[E_PENDING] = None
-            if a is None or e[E_INFO][a] is None:
-                e[E_ACTIVE] = run
+        a = e[_E_ACTIVE]
+        if run is not None and run == e[_E_PENDING] and run != a:
+            e[_E_PENDING] = None
+            if a is None or e[_E_INFO][a] is None:
+                e[_E_ACTIVE] = run
                 return "installed"
-            e[E_PREVIOUS] = a
-            e[E_ACTIVE] = run
-            e[E_TRIALS] = 0
-            e[E_DEADLINE] = None if now is None else now + self.window
+            e[_E_PREVIOUS] = a
+            e[_E_ACTIVE] = run
+            e[_E_TRIALS] = 0
+            e[_E_DEADLINE] = None if now is None else now + self.window
             return "trial"
-        if run is not None and run == e[E_PREVIOUS]:
+        if run is not None and run == e[_E_PREVIOUS]:
             # the bootloader rolled back an unconfirmed image
             self._drop(e, a)
-            e[E_ACTIVE] = run
+            e[_E_ACTIVE] = run
             self._end_trial(e)
             return "rolled-back"
         if run == a:
-            return "trial" if e[E_PREVIOUS] is not None else "active"
+            return "trial" if e[_E_PREVIOUS] is not None else "active"
         # an image the record does not know (flashed by other means)
-        e[E_ACTIVE] = run
+        e[_E_ACTIVE] = run
         self._end_trial(e)
         if run is not None:
-            e[E_INFO][run] = None
-            if e[E_PENDING] == run:
-                e[E_PENDING] = None
+            e[_E_INFO][run] = None
+            if e[_E_PENDING] == run:
+                e[_E_PENDING] = None
         return "unknown"
 
     def select(self):
@@ -200,7 +214,7 @@ class Boot:
         for name in pf.names():
             e = new[name]
             status = self._select_one(name, e, now)
-            out.append({"name": name, "cid": pf.cid(name), "slot": e[E_ACTIVE],
+            out.append({"name": name, "cid": pf.cid(name), "slot": e[_E_ACTIVE],
                         "status": status})
         if new != pf.state:
             old = pf.state
@@ -213,8 +227,8 @@ class Boot:
         self.deadline = None
         for name in pf.names():
             e = new[name]
-            if e[E_PREVIOUS] is not None:
-                d = e[E_DEADLINE] if self.rtc else (
+            if e[_E_PREVIOUS] is not None:
+                d = e[_E_DEADLINE] if self.rtc else (
                     None if now is None else (now + self.window) & _TMASK)
                 if d is not None and (self.deadline is None or d < self.deadline):
                     self.deadline = d

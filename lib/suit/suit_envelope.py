@@ -22,65 +22,65 @@ import cose
 import hgcrypto
 
 # CBOR tag of SUIT_Envelope_Tagged
-TAG_ENVELOPE = const(107)
+_TAG_ENVELOPE = const(107)
 
 # SUIT_Envelope keys
-ENV_AUTHENTICATION_WRAPPER = const(2)
-ENV_MANIFEST = const(3)
-ENV_PAYLOAD_FETCH = const(16)
-ENV_INSTALL = const(20)
-ENV_TEXT = const(23)
+_ENV_AUTHENTICATION_WRAPPER = const(2)
+_ENV_MANIFEST = const(3)
+_ENV_PAYLOAD_FETCH = const(16)
+_ENV_INSTALL = const(20)
+_ENV_TEXT = const(23)
 
 # SUIT_Manifest keys
-M_VERSION = const(1)
-M_SEQUENCE_NUMBER = const(2)
-M_COMMON = const(3)
-M_REFERENCE_URI = const(4)
-M_VALIDATE = const(7)
-M_LOAD = const(8)
-M_INVOKE = const(9)
-M_PAYLOAD_FETCH = const(16)
-M_INSTALL = const(20)
-M_TEXT = const(23)
+_M_VERSION = const(1)
+_M_SEQUENCE_NUMBER = const(2)
+_M_COMMON = const(3)
+_M_REFERENCE_URI = const(4)
+_M_VALIDATE = const(7)
+_M_LOAD = const(8)
+_M_INVOKE = const(9)
+_M_PAYLOAD_FETCH = const(16)
+_M_INSTALL = const(20)
+_M_TEXT = const(23)
 
 # SUIT_Common keys
-C_COMPONENTS = const(2)
-C_SHARED_SEQUENCE = const(4)
+_C_COMPONENTS = const(2)
+_C_SHARED_SEQUENCE = const(4)
 
 # Severable members: same key in the envelope and the manifest
-SEVERABLE = (ENV_PAYLOAD_FETCH, ENV_INSTALL, ENV_TEXT)
+SEVERABLE = (_ENV_PAYLOAD_FETCH, _ENV_INSTALL, _ENV_TEXT)
 
 # SUIT_Digest = [algorithm-id, digest-bytes]; COSE algorithm ids
-ALG_SHA256 = const(-16)
-SHA256_LEN = const(32)
-MANIFEST_VERSION = const(1)
+_ALG_SHA256 = const(-16)
+_SHA256_LEN = const(32)
+_MANIFEST_VERSION = const(1)
 
 # Error codes (RIOT sys/include/suit.h names; VERSION is ours)
-SUIT_OK = const(0)
-SUIT_ERR_INVALID_MANIFEST = const(-1)
-SUIT_ERR_UNSUPPORTED = const(-2)
-SUIT_ERR_NOT_SUPPORTED = const(-3)
-SUIT_ERR_COND = const(-4)
-SUIT_ERR_SEQUENCE_NUMBER = const(-5)
-SUIT_ERR_AUTHENTICATION = const(-6)  # RIOT: SUIT_ERR_SIGNATURE
-SUIT_ERR_SIGNATURE = const(-6)
-SUIT_ERR_DIGEST_MISMATCH = const(-7)
-SUIT_ERR_POLICY_FORBIDDEN = const(-8)
-SUIT_ERR_NO_MEM = const(-9)
-SUIT_ERR_VERSION = const(-10)
-SUIT_ERR_FETCH = const(-11)  # a payload could not be fetched (ours)
-SUIT_ERR_ABORT = const(-12)  # condition-abort, or a failed directive (ours)
+_SUIT_OK = const(0)
+_SUIT_ERR_INVALID_MANIFEST = const(-1)
+_SUIT_ERR_UNSUPPORTED = const(-2)
+_SUIT_ERR_NOT_SUPPORTED = const(-3)
+_SUIT_ERR_COND = const(-4)
+_SUIT_ERR_SEQUENCE_NUMBER = const(-5)
+_SUIT_ERR_AUTHENTICATION = const(-6)  # RIOT: SUIT_ERR_SIGNATURE
+_SUIT_ERR_SIGNATURE = const(-6)
+_SUIT_ERR_DIGEST_MISMATCH = const(-7)
+_SUIT_ERR_POLICY_FORBIDDEN = const(-8)
+_SUIT_ERR_NO_MEM = const(-9)
+_SUIT_ERR_VERSION = const(-10)
+_SUIT_ERR_FETCH = const(-11)  # a payload could not be fetched (ours)
+_SUIT_ERR_ABORT = const(-12)  # condition-abort, or a failed directive (ours)
 
 # Bounds
-MAX_AUTH_BLOCKS = const(4)
-MAX_PAYLOADS = const(8)
-MAX_COMPONENTS = const(16)
-MAX_COMPONENT_PARTS = const(8)
+_MAX_AUTH_BLOCKS = const(4)
+_MAX_PAYLOADS = const(8)
+_MAX_COMPONENTS = const(16)
+_MAX_COMPONENT_PARTS = const(8)
 _ENV_DEPTH = const(4)
 _ENV_ITEMS = const(64)
 _MAN_DEPTH = const(8)
 _MAN_ITEMS = const(512)
-_MAX_UINT64 = 0xFFFFFFFFFFFFFFFF
+_MAX_UINT64 = const(0xFFFFFFFFFFFFFFFF)
 
 
 class SuitError(ValueError):
@@ -90,7 +90,7 @@ class SuitError(ValueError):
 
 
 def _invalid(msg):
-    return SuitError(SUIT_ERR_INVALID_MANIFEST, msg)
+    return SuitError(_SUIT_ERR_INVALID_MANIFEST, msg)
 
 
 def _is_bytes(x):
@@ -105,7 +105,7 @@ def _loads(data, depth, items):
     try:
         return cbor.loads(data, strict=True, zero_copy=True, max_depth=depth, max_items=items)
     except MemoryError:
-        raise SuitError(SUIT_ERR_NO_MEM, "out of memory")
+        raise SuitError(_SUIT_ERR_NO_MEM, "out of memory")
     except ValueError:
         raise _invalid("bad CBOR")
 
@@ -137,11 +137,11 @@ def _parse_digest(d):
 def check_digest(digest, data):
     """Compare SUIT_Digest [alg, bytes] with the bstr-wrapped data."""
     alg, want = _parse_digest(digest)
-    if alg != ALG_SHA256:
-        raise SuitError(SUIT_ERR_UNSUPPORTED, "digest algorithm")
+    if alg != _ALG_SHA256:
+        raise SuitError(_SUIT_ERR_UNSUPPORTED, "digest algorithm")
     got = bstr_digest(data)
-    if len(want) != SHA256_LEN or not hgcrypto.ct_equal(got, bytes(want)):
-        raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "digest mismatch")
+    if len(want) != _SHA256_LEN or not hgcrypto.ct_equal(got, bytes(want)):
+        raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "digest mismatch")
 
 
 class Envelope:
@@ -180,7 +180,7 @@ def decode_envelope(data):
     obj = _loads(memoryview(data), _ENV_DEPTH, _ENV_ITEMS)
     env = Envelope()
     if isinstance(obj, cbor.Tag):
-        if obj.tag != TAG_ENVELOPE:
+        if obj.tag != _TAG_ENVELOPE:
             raise _invalid("wrong tag")
         env.tagged = True
         obj = obj.value
@@ -191,21 +191,21 @@ def decode_envelope(data):
         if isinstance(k, str):
             if not _is_bytes(v):
                 raise _invalid("payload not bstr")
-            if len(env.payloads) >= MAX_PAYLOADS:
-                raise SuitError(SUIT_ERR_UNSUPPORTED, "too many payloads")
+            if len(env.payloads) >= _MAX_PAYLOADS:
+                raise SuitError(_SUIT_ERR_UNSUPPORTED, "too many payloads")
             env.payloads[k] = v
         elif not _is_int(k):
             raise _invalid("bad envelope key")
         elif not _is_bytes(v):
             raise _invalid("envelope member not bstr")
-        elif k == ENV_MANIFEST:
+        elif k == _ENV_MANIFEST:
             env.manifest = v
-        elif k == ENV_AUTHENTICATION_WRAPPER:
+        elif k == _ENV_AUTHENTICATION_WRAPPER:
             _auth_wrapper(env, v)
         elif k in SEVERABLE:
             env.severable[k] = v
         else:
-            raise SuitError(SUIT_ERR_UNSUPPORTED, "unknown envelope member")
+            raise SuitError(_SUIT_ERR_UNSUPPORTED, "unknown envelope member")
     if env.manifest is None:
         raise _invalid("no manifest")
     if env.digest is None:
@@ -214,8 +214,8 @@ def decode_envelope(data):
 
 
 def _auth_wrapper(env, raw):
-    aw = _loads(raw, 2, MAX_AUTH_BLOCKS + 1)
-    if not isinstance(aw, list) or not aw or len(aw) > MAX_AUTH_BLOCKS + 1:
+    aw = _loads(raw, 2, _MAX_AUTH_BLOCKS + 1)
+    if not isinstance(aw, list) or not aw or len(aw) > _MAX_AUTH_BLOCKS + 1:
         raise _invalid("bad authentication wrapper")
     for b in aw:
         if not _is_bytes(b):
@@ -256,7 +256,7 @@ def mac0_verifier(key, alg=None):
 
 def _verify_blocks(env, verify_fns):
     if not env.auth_blocks:
-        raise SuitError(SUIT_ERR_AUTHENTICATION, "no authentication block")
+        raise SuitError(_SUIT_ERR_AUTHENTICATION, "no authentication block")
     payload = bytes(env.digest_bytes)
     for block in env.auth_blocks:
         try:
@@ -273,7 +273,7 @@ def _verify_blocks(env, verify_fns):
                     return
             except ValueError:
                 pass
-    raise SuitError(SUIT_ERR_AUTHENTICATION, "authentication failed")
+    raise SuitError(_SUIT_ERR_AUTHENTICATION, "authentication failed")
 
 
 # ------------------------------------------------------------ authenticate
@@ -309,7 +309,7 @@ def authenticate(envelope, verify_fns, detach=False):
     try:
         _verify_blocks(env, verify_fns)
     except MemoryError:  # cbor/cose/lms let it through: it is not a bad signature
-        raise SuitError(SUIT_ERR_NO_MEM, "out of memory")
+        raise SuitError(_SUIT_ERR_NO_MEM, "out of memory")
     if detach:
         env.auth_blocks = []  # verified, and views into the buffer
     # 3. only now interpret the manifest
@@ -319,27 +319,27 @@ def authenticate(envelope, verify_fns, detach=False):
     for k in m:
         if not _is_int(k):
             raise _invalid("bad manifest key")
-    if m.get(M_VERSION) != MANIFEST_VERSION or isinstance(m.get(M_VERSION), bool):
-        raise SuitError(SUIT_ERR_VERSION, "unsupported manifest version")
-    seq = m.get(M_SEQUENCE_NUMBER)
+    if m.get(_M_VERSION) != _MANIFEST_VERSION or isinstance(m.get(_M_VERSION), bool):
+        raise SuitError(_SUIT_ERR_VERSION, "unsupported manifest version")
+    seq = m.get(_M_SEQUENCE_NUMBER)
     if not _is_int(seq) or seq < 0 or seq > _MAX_UINT64:
         raise _invalid("bad sequence number")
-    uri = m.get(M_REFERENCE_URI)
+    uri = m.get(_M_REFERENCE_URI)
     if uri is not None and not isinstance(uri, str):
         raise _invalid("bad reference uri")
-    common = m.get(M_COMMON)
+    common = m.get(_M_COMMON)
     if not _is_bytes(common):
         raise _invalid("bad common")
     common = _loads(common, _MAN_DEPTH, _MAN_ITEMS)
     if not isinstance(common, dict):
         raise _invalid("bad common")
-    env.components = _components(common.get(C_COMPONENTS))
-    for k in (M_VALIDATE, M_LOAD, M_INVOKE):
+    env.components = _components(common.get(_C_COMPONENTS))
+    for k in (_M_VALIDATE, _M_LOAD, _M_INVOKE):
         if k in m and not _is_bytes(m[k]):
             raise _invalid("bad command sequence")
     _check_severable(env, m)
     env.manifest_map = m
-    env.version = MANIFEST_VERSION
+    env.version = _MANIFEST_VERSION
     env.sequence_number = seq
     env.reference_uri = uri
     env.common = common
@@ -348,11 +348,11 @@ def authenticate(envelope, verify_fns, detach=False):
 
 
 def _components(comps):
-    if not isinstance(comps, list) or not comps or len(comps) > MAX_COMPONENTS:
+    if not isinstance(comps, list) or not comps or len(comps) > _MAX_COMPONENTS:
         raise _invalid("bad components")
     out = []
     for cid in comps:
-        if not isinstance(cid, list) or not cid or len(cid) > MAX_COMPONENT_PARTS:
+        if not isinstance(cid, list) or not cid or len(cid) > _MAX_COMPONENT_PARTS:
             raise _invalid("bad component id")
         parts = []
         for p in cid:
@@ -383,10 +383,40 @@ def member(env, key):
     """An authenticated member (command sequence or text) by manifest key:
     from the manifest, else the digest-checked severable member, else None."""
     if not env.authenticated:
-        raise SuitError(SUIT_ERR_AUTHENTICATION, "not authenticated")
+        raise SuitError(_SUIT_ERR_AUTHENTICATION, "not authenticated")
     ref = env.manifest_map.get(key)
     if _is_bytes(ref):
         return ref
     if ref is not None:
         return env.severable.get(key)
     return None
+
+
+# The public constants (module.NAME, `from suit_envelope import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("ENV_MANIFEST", _ENV_MANIFEST), ("ENV_INSTALL", _ENV_INSTALL), ("ENV_TEXT", _ENV_TEXT),
+    ("M_VERSION", _M_VERSION), ("M_COMMON", _M_COMMON), ("M_VALIDATE", _M_VALIDATE),
+    ("M_LOAD", _M_LOAD), ("M_INVOKE", _M_INVOKE), ("M_PAYLOAD_FETCH", _M_PAYLOAD_FETCH),
+    ("M_INSTALL", _M_INSTALL), ("M_TEXT", _M_TEXT), ("C_COMPONENTS", _C_COMPONENTS),
+    ("ALG_SHA256", _ALG_SHA256), ("SUIT_OK", _SUIT_OK),
+    ("SUIT_ERR_INVALID_MANIFEST", _SUIT_ERR_INVALID_MANIFEST),
+    ("SUIT_ERR_UNSUPPORTED", _SUIT_ERR_UNSUPPORTED),
+    ("SUIT_ERR_NOT_SUPPORTED", _SUIT_ERR_NOT_SUPPORTED), ("SUIT_ERR_COND", _SUIT_ERR_COND),
+    ("SUIT_ERR_SEQUENCE_NUMBER", _SUIT_ERR_SEQUENCE_NUMBER),
+    ("SUIT_ERR_AUTHENTICATION", _SUIT_ERR_AUTHENTICATION),
+    ("SUIT_ERR_SIGNATURE", _SUIT_ERR_SIGNATURE),
+    ("SUIT_ERR_DIGEST_MISMATCH", _SUIT_ERR_DIGEST_MISMATCH),
+    ("SUIT_ERR_POLICY_FORBIDDEN", _SUIT_ERR_POLICY_FORBIDDEN),
+    ("SUIT_ERR_NO_MEM", _SUIT_ERR_NO_MEM), ("SUIT_ERR_VERSION", _SUIT_ERR_VERSION),
+    ("SUIT_ERR_FETCH", _SUIT_ERR_FETCH), ("SUIT_ERR_ABORT", _SUIT_ERR_ABORT),
+    ("MAX_COMPONENTS", _MAX_COMPONENTS),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

@@ -48,23 +48,24 @@ except ImportError:
 import cbor
 import hgcrypto
 
-from suit_envelope import (
-    SuitError,
-    member,
-    ALG_SHA256,
-    SHA256_LEN,
-    MAX_COMPONENTS,
-    SUIT_ERR_INVALID_MANIFEST,
-    SUIT_ERR_UNSUPPORTED,
-    SUIT_ERR_COND,
-    SUIT_ERR_SEQUENCE_NUMBER,
-    SUIT_ERR_AUTHENTICATION,
-    SUIT_ERR_DIGEST_MISMATCH,
-    SUIT_ERR_POLICY_FORBIDDEN,
-    SUIT_ERR_NO_MEM,
-    SUIT_ERR_FETCH,
-    SUIT_ERR_ABORT,
-)
+from suit_envelope import SuitError, member
+
+# suit_envelope's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_ALG_SHA256 = const(-16)
+_SHA256_LEN = const(32)
+_MAX_COMPONENTS = const(16)
+_SUIT_ERR_INVALID_MANIFEST = const(-1)
+_SUIT_ERR_UNSUPPORTED = const(-2)
+_SUIT_ERR_COND = const(-4)
+_SUIT_ERR_SEQUENCE_NUMBER = const(-5)
+_SUIT_ERR_AUTHENTICATION = const(-6)
+_SUIT_ERR_DIGEST_MISMATCH = const(-7)
+_SUIT_ERR_POLICY_FORBIDDEN = const(-8)
+_SUIT_ERR_NO_MEM = const(-9)
+_SUIT_ERR_FETCH = const(-11)
+_SUIT_ERR_ABORT = const(-12)
+
 
 # Manifest / common keys this module looks at (beyond suit_envelope's)
 _M_SEQUENCE_NUMBER = const(2)
@@ -75,50 +76,50 @@ _M_INVOKE = const(9)
 _M_DEPENDENCY_RESOLUTION = const(15)
 _M_PAYLOAD_FETCH = const(16)
 _M_INSTALL = const(20)
-_MANIFEST_KEYS = (1, 2, 3, 4, 7, 8, 9, 16, 20, 23)
+_MANIFEST_KEYS = const((1, 2, 3, 4, 7, 8, 9, 16, 20, 23))
 _C_DEPENDENCIES = const(1)
 _C_COMPONENTS = const(2)
 _C_SHARED_SEQUENCE = const(4)
 
 # Conditions
-CND_VENDOR_IDENTIFIER = const(1)
-CND_CLASS_IDENTIFIER = const(2)
-CND_IMAGE_MATCH = const(3)
-CND_COMPONENT_SLOT = const(5)
-CND_CHECK_CONTENT = const(6)
-CND_ABORT = const(14)
-CND_DEVICE_IDENTIFIER = const(24)
+_CND_VENDOR_IDENTIFIER = const(1)
+_CND_CLASS_IDENTIFIER = const(2)
+_CND_IMAGE_MATCH = const(3)
+_CND_COMPONENT_SLOT = const(5)
+_CND_CHECK_CONTENT = const(6)
+_CND_ABORT = const(14)
+_CND_DEVICE_IDENTIFIER = const(24)
 # Directives
-DIR_SET_COMPONENT_INDEX = const(12)
-DIR_TRY_EACH = const(15)
-DIR_WRITE = const(18)
-DIR_SET_PARAMETERS = const(19)
-DIR_OVERRIDE_PARAMETERS = const(20)
-DIR_FETCH = const(21)
-DIR_COPY = const(22)
-DIR_INVOKE = const(23)
-DIR_SWAP = const(31)
-DIR_RUN_SEQUENCE = const(32)
+_DIR_SET_COMPONENT_INDEX = const(12)
+_DIR_TRY_EACH = const(15)
+_DIR_WRITE = const(18)
+_DIR_SET_PARAMETERS = const(19)
+_DIR_OVERRIDE_PARAMETERS = const(20)
+_DIR_FETCH = const(21)
+_DIR_COPY = const(22)
+_DIR_INVOKE = const(23)
+_DIR_SWAP = const(31)
+_DIR_RUN_SEQUENCE = const(32)
 # Parameters
-P_VENDOR_ID = const(1)
-P_CLASS_ID = const(2)
-P_IMAGE_DIGEST = const(3)
-P_COMPONENT_SLOT = const(5)
-P_STRICT_ORDER = const(12)
-P_SOFT_FAILURE = const(13)
-P_IMAGE_SIZE = const(14)
-P_CONTENT = const(18)
-P_ENCRYPTION_INFO = const(19)
-P_URI = const(21)
-P_SOURCE_COMPONENT = const(22)
-P_INVOKE_ARGS = const(23)
-P_DEVICE_ID = const(24)
+_P_VENDOR_ID = const(1)
+_P_CLASS_ID = const(2)
+_P_IMAGE_DIGEST = const(3)
+_P_COMPONENT_SLOT = const(5)
+_P_STRICT_ORDER = const(12)
+_P_SOFT_FAILURE = const(13)
+_P_IMAGE_SIZE = const(14)
+_P_CONTENT = const(18)
+_P_ENCRYPTION_INFO = const(19)
+_P_URI = const(21)
+_P_SOURCE_COMPONENT = const(22)
+_P_INVOKE_ARGS = const(23)
+_P_DEVICE_ID = const(24)
 
 # Reporting policy bits
-POLICY_RECORD_SUCCESS = const(1)
-POLICY_RECORD_FAILURE = const(2)
-POLICY_SYSINFO_SUCCESS = const(4)
-POLICY_SYSINFO_FAILURE = const(8)
+_POLICY_RECORD_SUCCESS = const(1)
+_POLICY_RECORD_FAILURE = const(2)
+_POLICY_SYSINFO_SUCCESS = const(4)
+_POLICY_SYSINFO_FAILURE = const(8)
 
 # Report reasons used to refine a code (suit_report numbers)
 _R_COMMAND = const(5)
@@ -138,22 +139,25 @@ _CHUNK = const(512)  # bytes per write() of integrated payloads and content
 _ARG_DEPTH = const(4)
 _ARG_ITEMS = const(64)
 
-# Parameter types: (key, kind) kind 0 bstr, 1 uint, 2 bool, 3 tstr
-_PARAM_KINDS = {
-    P_VENDOR_ID: 0,
-    P_CLASS_ID: 0,
-    P_IMAGE_DIGEST: 0,
-    P_COMPONENT_SLOT: 1,
-    P_STRICT_ORDER: 2,
-    P_SOFT_FAILURE: 2,
-    P_IMAGE_SIZE: 1,
-    P_CONTENT: 0,
-    P_ENCRYPTION_INFO: 0,
-    P_URI: 3,
-    P_SOURCE_COMPONENT: 1,
-    P_INVOKE_ARGS: 0,
-    P_DEVICE_ID: 0,
-}
+# Parameter types, indexed by key (a bytes literal: no heap when frozen):
+# 0 bstr, 1 uint, 2 bool, 3 tstr, 255 unsupported. vendor-id 1, class-id 2,
+# image-digest 3: bstr; component-slot 5: uint; strict-order 12, soft-failure
+# 13: bool; image-size 14: uint; content 18, encryption-info 19: bstr; uri 21:
+# tstr; source-component 22: uint; invoke-args 23, device-id 24: bstr.
+_PARAM_KINDS = const(b"\xff\x00\x00\x00\xff\x01\xff\xff\xff\xff\xff\xff\x02\x02\x01\xff\xff\xff\x00\x00\xff\x03\x01\x00\x00")
+
+
+# The commands run per component, and the _Proc method of each (literal
+# tuples: no heap when frozen; command() looks the method up by name).
+_HANDLER_CMDS = const((
+    _CND_VENDOR_IDENTIFIER, _CND_CLASS_IDENTIFIER, _CND_IMAGE_MATCH, _CND_COMPONENT_SLOT,
+    _CND_CHECK_CONTENT, _CND_ABORT, _CND_DEVICE_IDENTIFIER, _DIR_WRITE, _DIR_FETCH, _DIR_COPY,
+    _DIR_INVOKE,
+))
+_HANDLER_NAMES = const((
+    "c_vendor", "c_class", "c_image_match", "c_slot", "c_check_content", "c_abort", "c_device",
+    "d_write", "d_fetch", "d_copy", "d_invoke",
+))
 
 
 class ConditionFailed(SuitError):
@@ -168,10 +172,10 @@ def _err(code, msg, reason=None):
 
 
 def _invalid(msg):
-    return SuitError(SUIT_ERR_INVALID_MANIFEST, msg)
+    return SuitError(_SUIT_ERR_INVALID_MANIFEST, msg)
 
 
-def _cond(msg, code=SUIT_ERR_COND):
+def _cond(msg, code=_SUIT_ERR_COND):
     e = ConditionFailed(code, msg)
     e.reason = _R_CONDITION
     return e
@@ -210,7 +214,7 @@ def _decode(buf, off, depth, items):
     try:
         return cbor.decode_from(buf, off, strict=True, zero_copy=True, max_depth=depth, max_items=items)
     except MemoryError:
-        raise SuitError(SUIT_ERR_NO_MEM, "out of memory")
+        raise SuitError(_SUIT_ERR_NO_MEM, "out of memory")
     except ValueError:
         raise _invalid("bad command sequence")
 
@@ -233,7 +237,7 @@ def write_chunks(write, data, chunk=_CHUNK):
 class _Proc:
     def __init__(self, env, platform, report, update):
         if not getattr(env, "authenticated", False):
-            raise SuitError(SUIT_ERR_AUTHENTICATION, "envelope not authenticated")
+            raise SuitError(_SUIT_ERR_AUTHENTICATION, "envelope not authenticated")
         self.env = env
         self.pf = platform
         self.report = report
@@ -242,7 +246,7 @@ class _Proc:
         self.params = [{} for _ in self.comps]
         self.index = [0]
         self.soft = False
-        self.soft_code = SUIT_ERR_COND
+        self.soft_code = _SUIT_ERR_COND
         self.depth = 0
         self.steps = 0
         self.written = []
@@ -261,23 +265,23 @@ class _Proc:
         for k in m:
             if k == _M_DEPENDENCY_RESOLUTION:
                 self.section = k
-                raise _err(SUIT_ERR_UNSUPPORTED, "dependency-resolution not supported", _R_COMMAND)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "dependency-resolution not supported", _R_COMMAND)
             if k not in _MANIFEST_KEYS:
                 self.section = k
-                raise _err(SUIT_ERR_UNSUPPORTED, "unknown manifest member", _R_COMMAND)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "unknown manifest member", _R_COMMAND)
         self.section = _M_COMMON
         for k in self.env.common:
             if k == _C_DEPENDENCIES:
-                raise _err(SUIT_ERR_UNSUPPORTED, "dependencies not supported", _R_COMPONENT)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "dependencies not supported", _R_COMPONENT)
             if k != _C_COMPONENTS and k != _C_SHARED_SEQUENCE:
-                raise _err(SUIT_ERR_UNSUPPORTED, "unknown common member", _R_COMMAND)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "unknown common member", _R_COMMAND)
         shared = self.env.common.get(_C_SHARED_SEQUENCE)
         if shared is not None and not _is_bytes(shared):
             raise _invalid("bad shared sequence")
         for i in range(len(self.comps)):
             if not self.pf.has_component(self.comps[i]):
                 self.cur = i
-                raise _err(SUIT_ERR_UNSUPPORTED, "unknown component", _R_COMPONENT)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "unknown component", _R_COMPONENT)
 
     def run_section(self, key):
         seq = member(self.env, key)
@@ -285,7 +289,7 @@ class _Proc:
             if key in self.env.manifest_map:
                 self.section = key
                 self.cur = 0
-                raise _err(SUIT_ERR_INVALID_MANIFEST, "severed command sequence missing", _R_SEVERING)
+                raise _err(_SUIT_ERR_INVALID_MANIFEST, "severed command sequence missing", _R_SEVERING)
             return
         shared = self.env.common.get(_C_SHARED_SEQUENCE)
         if shared is not None:
@@ -307,7 +311,7 @@ class _Proc:
         if count == 0 or count & 1:
             raise _invalid("bad command sequence")
         if count > 2 * _MAX_SEQ:
-            raise SuitError(SUIT_ERR_NO_MEM, "too many commands in a sequence")
+            raise SuitError(_SUIT_ERR_NO_MEM, "too many commands in a sequence")
         # the whole sequence must be well-formed before its first command
         # runs (no invoke ahead of a malformed tail)
         end = off
@@ -337,7 +341,7 @@ class _Proc:
         """Run the nested sequence `seq` (which starts at byte `start` of the
         running sequence) for component i with its own soft-failure."""
         if self.depth >= _MAX_NEST:
-            raise SuitError(SUIT_ERR_NO_MEM, "sequences nested too deep")
+            raise SuitError(_SUIT_ERR_NO_MEM, "sequences nested too deep")
         saved = (self.index, self.soft, self.base, self.offset, self.cur)
         self.depth += 1
         self.index = [i]
@@ -354,7 +358,7 @@ class _Proc:
     def step(self):
         self.steps += 1
         if self.steps > _MAX_STEPS:
-            raise SuitError(SUIT_ERR_NO_MEM, "too many commands executed")
+            raise SuitError(_SUIT_ERR_NO_MEM, "too many commands executed")
 
     def command(self, cmd, seq, cmd_off, off):
         """Execute the command whose argument starts at seq[off]; return the
@@ -363,7 +367,7 @@ class _Proc:
         self.cur = self.index[0]
         self.props = None
         self.policy = 0
-        if cmd == DIR_TRY_EACH:
+        if cmd == _DIR_TRY_EACH:
             alts, off = self.try_each_arg(seq, off)
             for i in list(self.index):
                 self.step()
@@ -371,15 +375,15 @@ class _Proc:
                 self.try_each(alts, i)
             return off
         arg, off = _decode(seq, off, _ARG_DEPTH, _ARG_ITEMS)
-        if cmd == DIR_SET_COMPONENT_INDEX:
+        if cmd == _DIR_SET_COMPONENT_INDEX:
             self.step()
             self.set_index(arg)
             return off
-        if cmd == DIR_OVERRIDE_PARAMETERS or cmd == DIR_SET_PARAMETERS:
+        if cmd == _DIR_OVERRIDE_PARAMETERS or cmd == _DIR_SET_PARAMETERS:
             self.step()
-            self.set_params(arg, cmd == DIR_OVERRIDE_PARAMETERS)
+            self.set_params(arg, cmd == _DIR_OVERRIDE_PARAMETERS)
             return off
-        if cmd == DIR_RUN_SEQUENCE:
+        if cmd == _DIR_RUN_SEQUENCE:
             if not _is_bytes(arg):
                 raise _invalid("run-sequence argument not bstr")
             for i in list(self.index):
@@ -387,11 +391,11 @@ class _Proc:
                 self.cur = i
                 self.nested(arg, off - len(arg), i, False)  # a soft ending just continues
             return off
-        if cmd == DIR_SWAP:
-            raise _err(SUIT_ERR_UNSUPPORTED, "swap not supported", _R_COMMAND)
-        fn = _HANDLERS.get(cmd)
-        if fn is None:
-            raise _err(SUIT_ERR_UNSUPPORTED, "unsupported command", _R_COMMAND)
+        if cmd == _DIR_SWAP:
+            raise _err(_SUIT_ERR_UNSUPPORTED, "swap not supported", _R_COMMAND)
+        if cmd not in _HANDLER_CMDS:
+            raise _err(_SUIT_ERR_UNSUPPORTED, "unsupported command", _R_COMMAND)
+        fn = getattr(_Proc, _HANDLER_NAMES[_HANDLER_CMDS.index(cmd)])
         if not _is_uint(arg):
             raise _invalid("bad reporting policy")
         self.policy = arg
@@ -435,11 +439,11 @@ class _Proc:
 
     def note_success(self, i):
         r = self.report
-        if r is None or not self.policy & (POLICY_RECORD_SUCCESS | POLICY_SYSINFO_SUCCESS):
+        if r is None or not self.policy & (_POLICY_RECORD_SUCCESS | _POLICY_SYSINFO_SUCCESS):
             return
-        if self.policy & POLICY_RECORD_SUCCESS:
+        if self.policy & _POLICY_RECORD_SUCCESS:
             r.record(self.section, self.offset, i, self.props)
-        if self.policy & POLICY_SYSINFO_SUCCESS and self.props:
+        if self.policy & _POLICY_SYSINFO_SUCCESS and self.props:
             r.sysinfo(self._cid(i), self.props)
 
     def note_failure(self, e):
@@ -448,7 +452,7 @@ class _Proc:
         if r is None:
             return
         r.record(self.section, self.offset, self.cur, self.props)
-        if self.policy & POLICY_SYSINFO_FAILURE and self.props:
+        if self.policy & _POLICY_SYSINFO_FAILURE and self.props:
             r.sysinfo(self._cid(self.cur), self.props)
 
     # ---------------------------------------------------------- parameters
@@ -461,7 +465,7 @@ class _Proc:
             if arg >= n:
                 raise _invalid("component index out of range")
             self.index = [arg]
-        elif isinstance(arg, list) and arg and len(arg) <= MAX_COMPONENTS:
+        elif isinstance(arg, list) and arg and len(arg) <= _MAX_COMPONENTS:
             idx = []
             for a in arg:
                 if not _is_uint(a) or a >= n:
@@ -478,11 +482,11 @@ class _Proc:
             v = arg[k]
             if not isinstance(k, int) or isinstance(k, bool):
                 raise _invalid("bad parameter key")
-            kind = _PARAM_KINDS.get(k)
-            if kind is None:
+            kind = _PARAM_KINDS[k] if 0 <= k < len(_PARAM_KINDS) else 255
+            if kind == 255:
                 if k < 0:
                     continue  # custom parameter: a hint, never required
-                raise _err(SUIT_ERR_UNSUPPORTED, "unsupported parameter", _R_PARAMETER)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "unsupported parameter", _R_PARAMETER)
             if kind == 0:
                 ok = _is_bytes(v)
             elif kind == 1:
@@ -493,7 +497,7 @@ class _Proc:
                 ok = isinstance(v, str)
             if not ok:
                 raise _invalid("bad parameter value")
-            if k == P_SOFT_FAILURE:
+            if k == _P_SOFT_FAILURE:
                 # processor-scoped, only inside try-each / run-sequence;
                 # set-parameters never changes it (it always has a value)
                 if self.depth == 0:
@@ -501,7 +505,7 @@ class _Proc:
                 if override:
                     self.soft = v
                 continue
-            if k == P_STRICT_ORDER:
+            if k == _P_STRICT_ORDER:
                 continue  # we always run in order, which every value allows
             for i in self.index:
                 p = self.params[i]
@@ -511,7 +515,7 @@ class _Proc:
     def need(self, i, key):
         v = self.params[i].get(key)
         if v is None:
-            raise _err(SUIT_ERR_INVALID_MANIFEST, "parameter not set", _R_OPERATION)
+            raise _err(_SUIT_ERR_INVALID_MANIFEST, "parameter not set", _R_OPERATION)
         return v
 
     # ---------------------------------------------------------- conditions
@@ -525,16 +529,16 @@ class _Proc:
             raise _cond("identifier mismatch")
 
     def c_vendor(self, i):
-        self.c_identifier(i, P_VENDOR_ID, self.pf.vendor_id)
+        self.c_identifier(i, _P_VENDOR_ID, self.pf.vendor_id)
 
     def c_class(self, i):
-        self.c_identifier(i, P_CLASS_ID, self.pf.class_id)
+        self.c_identifier(i, _P_CLASS_ID, self.pf.class_id)
 
     def c_device(self, i):
-        self.c_identifier(i, P_DEVICE_ID, self.pf.device_id)
+        self.c_identifier(i, _P_DEVICE_ID, self.pf.device_id)
 
     def c_image_match(self, i):
-        want = self.params[i].get(P_IMAGE_DIGEST)
+        want = self.params[i].get(_P_IMAGE_DIGEST)
         if want is None:
             raise _cond("image-digest not set")
         try:
@@ -543,28 +547,28 @@ class _Proc:
             raise _invalid("bad image-digest")
         if not isinstance(d, list) or len(d) != 2 or not _is_bytes(d[1]):
             raise _invalid("bad image-digest")
-        if d[0] != ALG_SHA256 or isinstance(d[0], bool):
-            raise _err(SUIT_ERR_UNSUPPORTED, "digest algorithm", 3)
+        if d[0] != _ALG_SHA256 or isinstance(d[0], bool):
+            raise _err(_SUIT_ERR_UNSUPPORTED, "digest algorithm", 3)
         got = self.pf.digest(self._cid(i))
         if got is None:
             raise _cond("component holds no image")
         sha, size = got
-        self.props = {P_IMAGE_DIGEST: cbor.dumps([ALG_SHA256, bytes(sha)]), P_IMAGE_SIZE: size}
-        want_size = self.params[i].get(P_IMAGE_SIZE)
+        self.props = {_P_IMAGE_DIGEST: cbor.dumps([_ALG_SHA256, bytes(sha)]), _P_IMAGE_SIZE: size}
+        want_size = self.params[i].get(_P_IMAGE_SIZE)
         if want_size is not None and want_size != size:
             raise _cond("image size mismatch")
-        if len(d[1]) != SHA256_LEN or not hgcrypto.ct_equal(bytes(sha), bytes(d[1])):
-            raise _cond("image digest mismatch", SUIT_ERR_DIGEST_MISMATCH)
+        if len(d[1]) != _SHA256_LEN or not hgcrypto.ct_equal(bytes(sha), bytes(d[1])):
+            raise _cond("image digest mismatch", _SUIT_ERR_DIGEST_MISMATCH)
 
     def c_slot(self, i):
-        want = self.params[i].get(P_COMPONENT_SLOT)
+        want = self.params[i].get(_P_COMPONENT_SLOT)
         have = self.pf.slot(self._cid(i))
-        self.props = {P_COMPONENT_SLOT: have} if have is not None else None
+        self.props = {_P_COMPONENT_SLOT: have} if have is not None else None
         if want is None or have is None or want != have:
             raise _cond("component slot mismatch")
 
     def c_check_content(self, i):
-        want = self.params[i].get(P_CONTENT)
+        want = self.params[i].get(_P_CONTENT)
         if want is None:
             raise _cond("content not set")
         rd = self.pf.reader(self._cid(i))
@@ -587,7 +591,7 @@ class _Proc:
             raise _cond("content mismatch")
 
     def c_abort(self, i):
-        raise _cond("condition-abort", SUIT_ERR_ABORT)
+        raise _cond("condition-abort", _SUIT_ERR_ABORT)
 
     # ---------------------------------------------------------- directives
 
@@ -596,24 +600,24 @@ class _Proc:
         cap = cap(self._cid(i)) if cap is not None else None
         if size is None:
             if cap is None:
-                raise _err(SUIT_ERR_POLICY_FORBIDDEN, "image-size needed to bound the write", _R_OPERATION)
+                raise _err(_SUIT_ERR_POLICY_FORBIDDEN, "image-size needed to bound the write", _R_OPERATION)
             return cap
         if cap is not None and size > cap:
-            raise _err(SUIT_ERR_NO_MEM, "image larger than the component", _R_OPERATION)
+            raise _err(_SUIT_ERR_NO_MEM, "image larger than the component", _R_OPERATION)
         return size
 
     def open(self, i, limit):
         w = self.pf.open_writer(self._cid(i), limit)
         if w is None:
-            raise _err(SUIT_ERR_UNSUPPORTED, "component not writable", _R_COMPONENT)
-        enc = self.params[i].get(P_ENCRYPTION_INFO)
+            raise _err(_SUIT_ERR_UNSUPPORTED, "component not writable", _R_COMPONENT)
+        enc = self.params[i].get(_P_ENCRYPTION_INFO)
         if enc is None:
             return w
         try:
             try:
                 import suit_crypt
             except ImportError:
-                raise _err(SUIT_ERR_UNSUPPORTED, "encrypted payloads not supported", _R_PARAMETER)
+                raise _err(_SUIT_ERR_UNSUPPORTED, "encrypted payloads not supported", _R_PARAMETER)
             return suit_crypt.decrypting_writer(enc, self.pf, w)
         except Exception:
             w.discard()
@@ -624,21 +628,21 @@ class _Proc:
             self.written.append(i)
 
     def d_fetch(self, i):
-        uri = self.need(i, P_URI)
-        size = self.params[i].get(P_IMAGE_SIZE)
-        self.props = {P_URI: uri}
+        uri = self.need(i, _P_URI)
+        size = self.params[i].get(_P_IMAGE_SIZE)
+        self.props = {_P_URI: uri}
         w = self.open(i, self.limit(i, size))
         try:
             payload = self.env.payloads.get(uri)
             if payload is not None:
                 write_chunks(w.write, payload)
             elif uri.startswith("#"):
-                raise _err(SUIT_ERR_FETCH, "integrated payload missing", _R_OPERATION)
+                raise _err(_SUIT_ERR_FETCH, "integrated payload missing", _R_OPERATION)
             else:
                 self.pf.fetch(uri, w)
-            self.props[P_IMAGE_SIZE] = w.size
+            self.props[_P_IMAGE_SIZE] = w.size
             if size is not None and w.size != size:
-                raise _err(SUIT_ERR_FETCH, "payload shorter than image-size", _R_OPERATION)
+                raise _err(_SUIT_ERR_FETCH, "payload shorter than image-size", _R_OPERATION)
             w.finish()
         except Exception:
             w.discard()
@@ -646,20 +650,20 @@ class _Proc:
         self.written_ok(i)
 
     def d_copy(self, i):
-        src = self.need(i, P_SOURCE_COMPONENT)
+        src = self.need(i, _P_SOURCE_COMPONENT)
         if src >= len(self.comps) or src == i:
             raise _invalid("bad source-component")
-        self.props = {P_SOURCE_COMPONENT: src}
+        self.props = {_P_SOURCE_COMPONENT: src}
         rd = self.pf.reader(self._cid(src))
         if rd is None:
-            raise _err(SUIT_ERR_ABORT, "source component holds no image", _R_OPERATION)
+            raise _err(_SUIT_ERR_ABORT, "source component holds no image", _R_OPERATION)
         # image-size bounds the copy; whether the result is right is for
         # image-match to say (a load may copy into a differently sized slot)
-        w = self.open(i, self.limit(i, self.params[i].get(P_IMAGE_SIZE)))
+        w = self.open(i, self.limit(i, self.params[i].get(_P_IMAGE_SIZE)))
         try:
             for chunk in rd:
                 w.write(chunk)
-            self.props[P_IMAGE_SIZE] = w.size
+            self.props[_P_IMAGE_SIZE] = w.size
             w.finish()
         except Exception:
             w.discard()
@@ -667,11 +671,11 @@ class _Proc:
         self.written_ok(i)
 
     def d_write(self, i):
-        content = self.need(i, P_CONTENT)
+        content = self.need(i, _P_CONTENT)
         n = len(content)
-        size = self.params[i].get(P_IMAGE_SIZE)
+        size = self.params[i].get(_P_IMAGE_SIZE)
         if size is not None and size != n:
-            raise _err(SUIT_ERR_ABORT, "content length differs from image-size", _R_OPERATION)
+            raise _err(_SUIT_ERR_ABORT, "content length differs from image-size", _R_OPERATION)
         w = self.open(i, self.limit(i, n))
         try:
             write_chunks(w.write, content)
@@ -679,32 +683,19 @@ class _Proc:
         except Exception:
             w.discard()
             raise
-        self.props = {P_IMAGE_SIZE: n}
+        self.props = {_P_IMAGE_SIZE: n}
         self.written_ok(i)
 
     def d_invoke(self, i):
         if self.update:
-            raise _err(SUIT_ERR_UNSUPPORTED, "invoke during an update", _R_COMMAND)
-        args = self.params[i].get(P_INVOKE_ARGS)
+            raise _err(_SUIT_ERR_UNSUPPORTED, "invoke during an update", _R_COMMAND)
+        args = self.params[i].get(_P_INVOKE_ARGS)
         if args is not None:
             args = bytes(args)
-            self.props = {P_INVOKE_ARGS: args}
+            self.props = {_P_INVOKE_ARGS: args}
         self.pf.invoke(self._cid(i), args)
 
 
-_HANDLERS = {
-    CND_VENDOR_IDENTIFIER: _Proc.c_vendor,
-    CND_CLASS_IDENTIFIER: _Proc.c_class,
-    CND_IMAGE_MATCH: _Proc.c_image_match,
-    CND_COMPONENT_SLOT: _Proc.c_slot,
-    CND_CHECK_CONTENT: _Proc.c_check_content,
-    CND_ABORT: _Proc.c_abort,
-    CND_DEVICE_IDENTIFIER: _Proc.c_device,
-    DIR_WRITE: _Proc.d_write,
-    DIR_FETCH: _Proc.d_fetch,
-    DIR_COPY: _Proc.d_copy,
-    DIR_INVOKE: _Proc.d_invoke,
-}
 
 
 def _fail(p, report, e):
@@ -726,7 +717,7 @@ def process_update(env, platform, report=None):
         if env.sequence_number <= platform.stored_sequence():
             p.section = _M_SEQUENCE_NUMBER
             p.cur = 0
-            raise _err(SUIT_ERR_SEQUENCE_NUMBER, "sequence number not newer", _R_CONDITION)
+            raise _err(_SUIT_ERR_SEQUENCE_NUMBER, "sequence number not newer", _R_CONDITION)
         platform.begin_update(env)
         for key in (_M_PAYLOAD_FETCH, _M_INSTALL, _M_VALIDATE):
             p.run_section(key)
@@ -737,7 +728,7 @@ def process_update(env, platform, report=None):
         raise
     except MemoryError:
         platform.abort_update()
-        e = SuitError(SUIT_ERR_NO_MEM, "out of memory")
+        e = SuitError(_SUIT_ERR_NO_MEM, "out of memory")
         _fail(p, report, e)
         raise e
     except Exception:
@@ -759,7 +750,7 @@ def process_boot(env, platform, report=None):
         if env.sequence_number < platform.stored_sequence():
             p.section = _M_SEQUENCE_NUMBER
             p.cur = 0
-            raise _err(SUIT_ERR_SEQUENCE_NUMBER, "manifest older than the installed one", _R_CONDITION)
+            raise _err(_SUIT_ERR_SEQUENCE_NUMBER, "manifest older than the installed one", _R_CONDITION)
         platform.begin_boot(env)
         for key in (_M_VALIDATE, _M_LOAD, _M_INVOKE):
             p.run_section(key)
@@ -767,8 +758,24 @@ def process_boot(env, platform, report=None):
         _fail(p, report, e)
         raise
     except MemoryError:
-        e = SuitError(SUIT_ERR_NO_MEM, "out of memory")
+        e = SuitError(_SUIT_ERR_NO_MEM, "out of memory")
         _fail(p, report, e)
         raise e
     if report is not None:
         report.success()
+
+
+# The public constants (module.NAME, `from suit_processor import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("DIR_TRY_EACH", _DIR_TRY_EACH), ("DIR_FETCH", _DIR_FETCH), ("DIR_INVOKE", _DIR_INVOKE),
+    ("P_URI", _P_URI),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)

@@ -68,44 +68,51 @@ import cbor
 import hgcrypto
 import hgstore
 
-from suit_envelope import (
-    MAX_COMPONENT_PARTS,
-    MAX_COMPONENTS,
-    SuitError,
-    SUIT_ERR_ABORT,
-    SUIT_ERR_DIGEST_MISMATCH,
-    SUIT_ERR_NO_MEM,
-    SUIT_ERR_POLICY_FORBIDDEN,
-    SUIT_ERR_SEQUENCE_NUMBER,
-    SUIT_ERR_UNSUPPORTED,
-)
-from suit_platform import DIGEST_CHUNK, Platform, Writer
+from suit_envelope import SuitError
+
+# suit_envelope's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_MAX_COMPONENT_PARTS = const(8)
+_MAX_COMPONENTS = const(16)
+_SUIT_ERR_ABORT = const(-12)
+_SUIT_ERR_DIGEST_MISMATCH = const(-7)
+_SUIT_ERR_NO_MEM = const(-9)
+_SUIT_ERR_POLICY_FORBIDDEN = const(-8)
+_SUIT_ERR_SEQUENCE_NUMBER = const(-5)
+_SUIT_ERR_UNSUPPORTED = const(-2)
+
+from suit_platform import Platform, Writer
+
+# suit_platform's values (private consts take no RAM; host_tests/test_const_sync.py
+# checks they match)
+_DIGEST_CHUNK = const(512)
+
 
 STATE = "suit.state"
 SEQ = "suit.seq"
-VERSION = const(1)
-ALG_A256KW = const(-5)
+_VERSION = const(1)
+_ALG_A256KW = const(-5)
 
 # entry fields
-E_ACTIVE = const(0)
-E_PENDING = const(1)
-E_PREVIOUS = const(2)
-E_TRIALS = const(3)
-E_DEADLINE = const(4)
-E_INFO = const(5)
+_E_ACTIVE = const(0)
+_E_PENDING = const(1)
+_E_PREVIOUS = const(2)
+_E_TRIALS = const(3)
+_E_DEADLINE = const(4)
+_E_INFO = const(5)
 # info fields
-I_DIGEST = const(0)
-I_SIZE = const(1)
-I_MANIFEST = const(2)
-I_SEQ = const(3)
+_I_DIGEST = const(0)
+_I_SIZE = const(1)
+_I_MANIFEST = const(2)
+_I_SEQ = const(3)
 
 _CHECK_LEN = const(16)
 _MAX_NAME = const(16)
 _MAX_MANIFEST_DIGEST = const(64)
 _MAX_RECORD = const(8192)
-_MAX_UINT64 = 0xFFFFFFFFFFFFFFFF
-PHASE_UPDATE = const(1)
-PHASE_BOOT = const(2)
+_MAX_UINT64 = const(0xFFFFFFFFFFFFFFFF)
+_PHASE_UPDATE = const(1)
+_PHASE_BOOT = const(2)
 
 
 def _is_int(x):
@@ -133,17 +140,17 @@ def unpack_record(name, data):
     """The value of a record made by pack_record; SuitError if damaged."""
     n = len(data)
     if n <= _CHECK_LEN or n > _MAX_RECORD:
-        raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
+        raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
     body = bytes(data[: n - _CHECK_LEN])
     if not hgcrypto.ct_equal(_check(name, body), bytes(data[n - _CHECK_LEN :])):
-        raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
+        raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
     try:
         return cbor.loads(body, strict=True, max_depth=6, max_items=512)
     except MemoryError:
         # a busy heap is not damage: the record stays trusted
-        raise SuitError(SUIT_ERR_NO_MEM, "out of memory")
+        raise SuitError(_SUIT_ERR_NO_MEM, "out of memory")
     except ValueError:
-        raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
+        raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "damaged record " + name)
 
 
 def _slot_ok(x, none_ok=True):
@@ -156,27 +163,27 @@ def _info_ok(i):
     return (
         isinstance(i, list)
         and len(i) == 4
-        and _is_bytes(i[I_DIGEST])
-        and len(i[I_DIGEST]) == 32
-        and _is_int(i[I_SIZE])
-        and i[I_SIZE] >= 0
-        and _is_bytes(i[I_MANIFEST])
-        and len(i[I_MANIFEST]) <= _MAX_MANIFEST_DIGEST
-        and _is_int(i[I_SEQ])
-        and 0 <= i[I_SEQ] <= _MAX_UINT64
+        and _is_bytes(i[_I_DIGEST])
+        and len(i[_I_DIGEST]) == 32
+        and _is_int(i[_I_SIZE])
+        and i[_I_SIZE] >= 0
+        and _is_bytes(i[_I_MANIFEST])
+        and len(i[_I_MANIFEST]) <= _MAX_MANIFEST_DIGEST
+        and _is_int(i[_I_SEQ])
+        and 0 <= i[_I_SEQ] <= _MAX_UINT64
     )
 
 
 def _entry_ok(e):
     if not isinstance(e, list) or len(e) != 6:
         return False
-    if not (_slot_ok(e[E_ACTIVE]) and _slot_ok(e[E_PENDING]) and _slot_ok(e[E_PREVIOUS])):
+    if not (_slot_ok(e[_E_ACTIVE]) and _slot_ok(e[_E_PENDING]) and _slot_ok(e[_E_PREVIOUS])):
         return False
-    if not _is_int(e[E_TRIALS]) or not 0 <= e[E_TRIALS] <= 255:
+    if not _is_int(e[_E_TRIALS]) or not 0 <= e[_E_TRIALS] <= 255:
         return False
-    if e[E_DEADLINE] is not None and not _is_int(e[E_DEADLINE]):
+    if e[_E_DEADLINE] is not None and not _is_int(e[_E_DEADLINE]):
         return False
-    infos = e[E_INFO]
+    infos = e[_E_INFO]
     if not isinstance(infos, list) or len(infos) != 2:
         return False
     return _info_ok(infos[0]) and _info_ok(infos[1])
@@ -208,7 +215,7 @@ def _key(cid):
 
 
 def _abort(msg):
-    return SuitError(SUIT_ERR_ABORT, msg)
+    return SuitError(_SUIT_ERR_ABORT, msg)
 
 
 class SlotWriter(Writer):
@@ -236,7 +243,7 @@ class SlotWriter(Writer):
         if self.size + n > self._limit:
             # nothing past the limit reaches storage; the slot stays as it was
             self.discard()
-            raise SuitError(SUIT_ERR_NO_MEM, "image too large")
+            raise SuitError(_SUIT_ERR_NO_MEM, "image too large")
         if n:
             self._h.update(buf)
             self._store(buf)
@@ -262,7 +269,7 @@ class _SlotWriter(SlotWriter):
 
     def __init__(self, pf, name, slot, limit):
         super().__init__(pf, name, slot, limit)
-        self._blob = pf._io(pf.st.open_blob, pf.record(name, slot))
+        self._blob = pf._io(pf.st.open_blob, pf._rec(name, slot))
 
     def _store(self, buf):
         self._pf._io(self._blob.write, buf)
@@ -296,21 +303,25 @@ class SlotPlatform(Platform):
         self.vendor_id = identity.get("vendor_id")
         self.class_id = identity.get("class_id")
         self.device_id = identity.get("device_id")
-        if not isinstance(components, (list, tuple)) or not 0 < len(components) <= MAX_COMPONENTS:
+        if not isinstance(components, (list, tuple)) or not 0 < len(components) <= _MAX_COMPONENTS:
             raise ValueError("bad components")
         self._comps = {}  # cid key -> (name, max_size)
         self._cids = {}  # name -> cid (list of bytes)
         self._order = []
+        self._recs = {}  # name -> (record name of slot 0, of slot 1)
         for c in components:
             cid, name, max_size = c
             k = _key(cid)
-            if (k is None or not 0 < len(k) <= MAX_COMPONENT_PARTS or not _name_ok(name)
+            if (k is None or not 0 < len(k) <= _MAX_COMPONENT_PARTS or not _name_ok(name)
                     or not _is_int(max_size) or max_size <= 0
                     or k in self._comps or name in self._cids):
                 raise ValueError("bad component")
             self._comps[k] = (name, max_size)
             self._cids[name] = [bytes(p) for p in k]
             self._order.append(name)
+            # the slot record names, made once here: names made mid-update
+            # would be long-lived keys scattered through the heap (MemoryStorage)
+            self._recs[name] = (self.record(name, 0), self.record(name, 1))
         self._phase = None
         self._staged = {}  # name -> (slot, digest, size), finished in this update
         self._hcache = {}  # (name, slot) -> (digest, size) of re-hashed bytes
@@ -323,6 +334,12 @@ class SlotPlatform(Platform):
     @staticmethod
     def record(name, slot):
         return "suit." + name + "." + str(slot)
+
+    def _rec(self, name, slot):
+        r = self._recs.get(name)
+        if r is not None and type(slot) is int and 0 <= slot <= 1:
+            return r[slot]
+        return self.record(name, slot)
 
     def _io(self, fn, *args):
         try:
@@ -337,13 +354,13 @@ class SlotPlatform(Platform):
         comps = {}
         if data is not None:
             v = unpack_record(STATE, data)
-            if (not isinstance(v, list) or len(v) != 2 or v[0] != VERSION
-                    or not isinstance(v[1], dict) or len(v[1]) > 2 * MAX_COMPONENTS):
-                raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + STATE)
+            if (not isinstance(v, list) or len(v) != 2 or v[0] != _VERSION
+                    or not isinstance(v[1], dict) or len(v[1]) > 2 * _MAX_COMPONENTS):
+                raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "damaged record " + STATE)
             comps = v[1]
             for name in comps:
                 if not _name_ok(name) or not _entry_ok(comps[name]):
-                    raise SuitError(SUIT_ERR_DIGEST_MISMATCH, "damaged record " + STATE)
+                    raise SuitError(_SUIT_ERR_DIGEST_MISMATCH, "damaged record " + STATE)
         state = {}
         for name in self._order:
             e = comps.get(name)
@@ -352,7 +369,7 @@ class SlotPlatform(Platform):
 
     def save_state(self):
         """Persist self.state (one atomic write)."""
-        self._io(self.st.write, STATE, pack_record(STATE, [VERSION, self.state]))
+        self._io(self.st.write, STATE, pack_record(STATE, [_VERSION, self.state]))
 
     def stored_sequence(self):
         data = self._io(self.st.read, SEQ)
@@ -360,7 +377,7 @@ class SlotPlatform(Platform):
             return -1
         v = unpack_record(SEQ, data)
         if not _is_int(v) or not 0 <= v <= _MAX_UINT64:
-            raise SuitError(SUIT_ERR_SEQUENCE_NUMBER, "damaged record " + SEQ)
+            raise SuitError(_SUIT_ERR_SEQUENCE_NUMBER, "damaged record " + SEQ)
         return v
 
     def _raise_sequence(self, seq):
@@ -374,11 +391,11 @@ class SlotPlatform(Platform):
         top = -1
         for name in self._order:
             e = self.state[name]
-            p = e[E_PENDING]
-            if p is not None and e[E_INFO][p] is not None and e[E_INFO][p][I_SEQ] > stored:
-                self._repair_pending(name, p, e[E_INFO][p])
-                if e[E_INFO][p][I_SEQ] > top:
-                    top = e[E_INFO][p][I_SEQ]
+            p = e[_E_PENDING]
+            if p is not None and e[_E_INFO][p] is not None and e[_E_INFO][p][_I_SEQ] > stored:
+                self._repair_pending(name, p, e[_E_INFO][p])
+                if e[_E_INFO][p][_I_SEQ] > top:
+                    top = e[_E_INFO][p][_I_SEQ]
         if top > stored:
             self._io(self.st.write, SEQ, pack_record(SEQ, top))
 
@@ -391,7 +408,7 @@ class SlotPlatform(Platform):
     def _comp(self, cid):
         c = self._comps.get(_key(cid))
         if c is None:
-            raise SuitError(SUIT_ERR_UNSUPPORTED, "unknown component")
+            raise SuitError(_SUIT_ERR_UNSUPPORTED, "unknown component")
         return c
 
     def names(self):
@@ -410,30 +427,30 @@ class SlotPlatform(Platform):
 
     @staticmethod
     def staging_slot(entry):
-        a = entry[E_ACTIVE]
+        a = entry[_E_ACTIVE]
         return 0 if a is None else 1 - a
 
     def slot(self, cid):
         name = self._comp(cid)[0]
         e = self.state[name]
-        if self._phase == PHASE_UPDATE:
+        if self._phase == _PHASE_UPDATE:
             return self.staging_slot(e)
-        return e[E_ACTIVE]
+        return e[_E_ACTIVE]
 
     def _target(self, name):
         # (slot, (digest, size) or None) that digest/reader refer to now
         s = self._staged.get(name)
-        if s is not None and self._phase == PHASE_UPDATE:
+        if s is not None and self._phase == _PHASE_UPDATE:
             return s[0], (s[1], s[2])
         e = self.state[name]
-        a = e[E_ACTIVE]
-        if a is None or e[E_INFO][a] is None:
+        a = e[_E_ACTIVE]
+        if a is None or e[_E_INFO][a] is None:
             return None, None
         return a, None
 
     def open_writer(self, cid, limit):
         name, max_size = self._comp(cid)
-        if self._phase != PHASE_UPDATE:
+        if self._phase != _PHASE_UPDATE:
             raise _abort("write outside an update")
         slot = self.staging_slot(self.state[name])
         self._staged.pop(name, None)
@@ -462,7 +479,7 @@ class SlotPlatform(Platform):
             found = True
             h.update(chunk)
             n += len(chunk)
-        if not found and self._io(self.st.read, self.record(name, slot)) is None:
+        if not found and self._io(self.st.read, self._rec(name, slot)) is None:
             return None
         c = (h.digest(), n)
         self._hcache[(name, slot)] = c
@@ -471,12 +488,12 @@ class SlotPlatform(Platform):
     def verify_slot(self, name, slot):
         """True if slot `slot` of `name` has a recorded image and its bytes
         hash to the recorded digest and size."""
-        info = self.state[name][E_INFO][slot]
+        info = self.state[name][_E_INFO][slot]
         if info is None:
             return False
         got = self.hash_slot(name, slot)
-        return (got is not None and got[1] == info[I_SIZE]
-                and hgcrypto.ct_equal(got[0], bytes(info[I_DIGEST])))
+        return (got is not None and got[1] == info[_I_SIZE]
+                and hgcrypto.ct_equal(got[0], bytes(info[_I_DIGEST])))
 
     def digest(self, cid):
         name = self._comp(cid)[0]
@@ -486,10 +503,10 @@ class SlotPlatform(Platform):
         return self.hash_slot(name, slot)
 
     def _chunks(self, name, slot):
-        r = self._io(self.st.open_reader, self.record(name, slot))
+        r = self._io(self.st.open_reader, self._rec(name, slot))
         if r is None:
             return
-        buf = bytearray(DIGEST_CHUNK)
+        buf = bytearray(_DIGEST_CHUNK)
         mv = memoryview(buf)
         try:
             while True:
@@ -509,11 +526,11 @@ class SlotPlatform(Platform):
 
     def fetch(self, uri, writer):
         if self.fetcher is None:
-            raise SuitError(SUIT_ERR_UNSUPPORTED, "fetch")
+            raise SuitError(_SUIT_ERR_UNSUPPORTED, "fetch")
         return self.fetcher.fetch(uri, writer)
 
     def kek(self, kid, alg):
-        if alg != ALG_A256KW or self.keks is None:
+        if alg != _ALG_A256KW or self.keks is None:
             return None
         if callable(self.keks):
             return self.keks(kid, alg)
@@ -522,9 +539,9 @@ class SlotPlatform(Platform):
     def invoke(self, cid, args):
         name = self._comp(cid)[0]
         e = self.state[name]
-        if e[E_ACTIVE] is None or e[E_INFO][e[E_ACTIVE]] is None:
+        if e[_E_ACTIVE] is None or e[_E_INFO][e[_E_ACTIVE]] is None:
             raise _abort("nothing to invoke")
-        if len(self.invoked) >= MAX_COMPONENTS:
+        if len(self.invoked) >= _MAX_COMPONENTS:
             raise _abort("too many invokes")
         self.invoked.append((self._cids[name], None if args is None else bytes(args)))
 
@@ -532,20 +549,20 @@ class SlotPlatform(Platform):
 
     def in_trial(self):
         """Names of components whose trial boot is not confirmed."""
-        return [n for n in self._order if self.state[n][E_PREVIOUS] is not None]
+        return [n for n in self._order if self.state[n][_E_PREVIOUS] is not None]
 
     def begin_update(self, env):
         if self.in_trial():
-            raise SuitError(SUIT_ERR_POLICY_FORBIDDEN, "trial boot not confirmed")
-        self._phase = PHASE_UPDATE
+            raise SuitError(_SUIT_ERR_POLICY_FORBIDDEN, "trial boot not confirmed")
+        self._phase = _PHASE_UPDATE
         self._staged = {}
 
     def commit_update(self, env, cids):
-        if self._phase != PHASE_UPDATE:
+        if self._phase != _PHASE_UPDATE:
             raise _abort("commit outside an update")
         seq = env.sequence_number
         if not _is_int(seq) or seq <= self.stored_sequence():
-            raise SuitError(SUIT_ERR_SEQUENCE_NUMBER, "sequence number not newer")
+            raise SuitError(_SUIT_ERR_SEQUENCE_NUMBER, "sequence number not newer")
         mdig = bytes(env.digest[1]) if env.digest else b""
         names = []
         for cid in cids:
@@ -559,11 +576,11 @@ class SlotPlatform(Platform):
         new = {}
         for name in self._order:
             e = self.state[name]
-            e = [e[0], e[1], e[2], e[3], e[4], list(e[E_INFO])]
+            e = [e[0], e[1], e[2], e[3], e[4], list(e[_E_INFO])]
             if name in names:
                 slot, d, size = self._staged[name]
-                e[E_INFO][slot] = [d, size, mdig, seq]
-                e[E_PENDING] = slot
+                e[_E_INFO][slot] = [d, size, mdig, seq]
+                e[_E_PENDING] = slot
             new[name] = e
         old = self.state
         self.state = new
@@ -574,7 +591,7 @@ class SlotPlatform(Platform):
             raise
         for name in names:
             e = new[name]
-            self._activate(name, e[E_PENDING], e[E_INFO][e[E_PENDING]])
+            self._activate(name, e[_E_PENDING], e[_E_INFO][e[_E_PENDING]])
         self._raise_sequence(seq)  # (2)
         self._phase = None
         self._staged = {}
@@ -588,7 +605,7 @@ class SlotPlatform(Platform):
         self._staged = {}
 
     def begin_boot(self, env):
-        self._phase = PHASE_BOOT
+        self._phase = _PHASE_BOOT
         self.invoked = []
 
     # hooks for components a bootloader selects (suit_boot, suit_esp32)
@@ -609,11 +626,29 @@ class SlotPlatform(Platform):
         out = []
         for name in self._order:
             e = self.state[name]
-            a = e[E_ACTIVE]
-            if a is None or e[E_INFO][a] is None:
+            a = e[_E_ACTIVE]
+            if a is None or e[_E_INFO][a] is None:
                 continue
-            i = e[E_INFO][a]
+            i = e[_E_INFO][a]
             out.append({"cid": self._cids[name], "name": name, "slot": a,
-                        "digest": bytes(i[I_DIGEST]), "size": i[I_SIZE],
-                        "sequence": i[I_SEQ], "manifest_digest": bytes(i[I_MANIFEST])})
+                        "digest": bytes(i[_I_DIGEST]), "size": i[_I_SIZE],
+                        "sequence": i[_I_SEQ], "manifest_digest": bytes(i[_I_MANIFEST])})
         return out
+
+
+# The public constants (module.NAME, `from suit_slots import NAME`): a literal table
+# (ROM when frozen) read by __getattr__, instead of a slot each in this
+# module's globals (heap). Inside the module the private names fold away.
+_PUBLIC = const((
+    ("VERSION", _VERSION), ("ALG_A256KW", _ALG_A256KW), ("E_ACTIVE", _E_ACTIVE),
+    ("E_PENDING", _E_PENDING), ("E_PREVIOUS", _E_PREVIOUS), ("E_TRIALS", _E_TRIALS),
+    ("E_INFO", _E_INFO), ("I_DIGEST", _I_DIGEST), ("I_SIZE", _I_SIZE),
+    ("PHASE_UPDATE", _PHASE_UPDATE),
+))
+
+
+def __getattr__(name):
+    for k, v in _PUBLIC:
+        if k == name:
+            return v
+    raise AttributeError(name)
