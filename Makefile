@@ -28,6 +28,8 @@ BOARD ?=
 
 LIB_SOURCES := $(shell find $(ROOT)/lib -name '*.py' 2>/dev/null)
 CMODULE_SOURCES := $(shell find $(CMODULES) -type f 2>/dev/null)
+# The frozen device application (hg_device.py, hg_qemu.py, ...)
+FIRMWARE_PY := $(wildcard $(ROOT)/firmware/*.py)
 PORTABLE_TESTS := $(shell find $(ROOT)/host_tests/portable $(ROOT)/host_tests/vectors -type f 2>/dev/null)
 
 .PHONY: help bootstrap venv sources unix qemu qemu-test natmod mpy firmware test test-host \
@@ -70,7 +72,7 @@ mbedtls_dir = $(or $(MBEDTLS_DIR),$(shell cat $(BUILD)/mbedtls.path 2>/dev/null)
 unix: bootstrap
 	@$(MAKE) --no-print-directory $(UNIX_BIN)
 
-$(UNIX_BIN): $(LIB_SOURCES) $(CMODULE_SOURCES) $(ROOT)/boards/unix/manifest.py $(ROOT)/firmware/manifest.py
+$(UNIX_BIN): $(LIB_SOURCES) $(CMODULE_SOURCES) $(ROOT)/boards/unix/manifest.py $(FIRMWARE_PY)
 	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross >/dev/null
 	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/ports/unix -j$(JOBS) VARIANT=standard BUILD=$(UNIX_BUILD) \
 		MICROPY_MPYCROSS=$(BUILD)/mpy-cross/mpy-cross \
@@ -88,7 +90,7 @@ qemu_make = $(BUILD_ENV) $(MAKE) -C $(mpy_dir)/ports/qemu -j$(JOBS) BOARD=MPS2_A
 $(BUILD)/mpy-cross/mpy-cross:
 	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross >/dev/null
 
-$(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/firmware/manifest.py
+$(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(wildcard $(QEMU_BOARD_DIR)/*) $(FIRMWARE_PY)
 	$(qemu_make) BUILD=$(QEMU_BUILD) FROZEN_MANIFEST=$(QEMU_BOARD_DIR)/manifest.py
 	@touch $@
 
@@ -97,7 +99,7 @@ $(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODUL
 qemu-test: bootstrap
 	@$(MAKE) --no-print-directory $(QEMU_TEST_BUILD)/firmware.elf
 
-$(QEMU_TEST_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(PORTABLE_TESTS) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/tools/freeze_tests.py $(ROOT)/firmware/manifest.py
+$(QEMU_TEST_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(PORTABLE_TESTS) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/tools/freeze_tests.py $(FIRMWARE_PY)
 	$(PY) $(ROOT)/tools/freeze_tests.py --out $(BUILD)/qemu_test_frozen --board-manifest $(QEMU_BOARD_DIR)/manifest.py
 	$(qemu_make) BUILD=$(QEMU_TEST_BUILD) FROZEN_MANIFEST=$(BUILD)/qemu_test_frozen/manifest.py
 	@touch $@
@@ -161,7 +163,7 @@ fuzz-c: venv
 # device in build/run/, OSCORE, Observe, EAT, a SUIT update with its trial
 # boot, a refused replay; exit 0 only if every step passed.
 run: bootstrap
-	@$(MAKE) --no-print-directory $(UNIX_BIN)
+	@$(MAKE) --no-print-directory $(UNIX_BIN) $(if $(filter qemu_an386 qemu,$(BOARD)),$(QEMU_BUILD)/firmware.elf)
 	@$(ROOT)/tools/run_device.sh $(if $(BOARD),--board $(BOARD))
 
 # `make device`: the unix virtual device in the foreground on UDP PORT with its

@@ -5,6 +5,7 @@
 # datagrams through dev.ep and calls dev.tick(now_ms) every TICK_MS.
 #
 #   dev = Device(state_dir, hw=None, safe=False).start()
+#   dev = Device(None, storage=fn, config=text_or_dict, safe=False).start()
 #   ... transport loop: ep = dev.ep; dev.tick(now) ...
 #   dev.exit_code: None while serving; EXIT_RESTART (3) once a restart is
 #   due (update installed, POST /reset, trial not confirmed in time)
@@ -17,6 +18,22 @@
 #   suit.suit.*     SUIT slots, state and anti-rollback sequence (suit_slots)
 #   hg.boots        boot count          hg.report   the last SUIT report
 #   SAFE            (a file) safe mode: no app, only /status
+# Without a filesystem (the qemu board, firmware/hg_qemu.py): state_dir None,
+# storage=fn(sub) -> a storage object (hgstore interface) for each of the
+# subs "hg", "oscore", "eat", "suit" (the names above without DIR/), and
+# config= the config.json text or an already parsed dict. .mpy apps need a
+# folder (they are imported from one) and fail to load there.
+#
+# lean=True (the 64 KiB qemu board): the modules of SUIT and EAT (about 20 KB
+# of heap once imported, frozen or not: function and class objects, module
+# dicts) are imported only while they work and dropped from sys.modules
+# afterwards (LEAN_DROP), so their heap comes back: the SUIT platform
+# exists at boot, during an update and until a trial is confirmed (/status
+# and the EAT measurements use what it said last); the EAT signer is loaded
+# for each token and closed (its leaf reservation given back); the /attest
+# resource (eat_resource) is made for each request and keeps its one cached
+# token here for the Block2 continuations; the SUIT verifiers are made for
+# each update.
 #
 # Boot: config -> SUIT Boot.select() (trial / rollback) -> app -> serve ->
 # Boot.confirm() once the app has run health_ms (HEALTH_MS) or answered an
@@ -113,8 +130,14 @@ _CF_SUIT_IN = (None, CF_TEXT, CF_OCTET_STREAM, CF_CBOR)
 _BAD_GATEWAY = const(0xA2)  # 5.02
 APP = "app"
 FACTORY_IMAGE = b"# hourglass factory app (frozen default_app)\n"
+_CF_EAT_CWT = const(263)  # eat.CF_EAT_CWT (application/eat+cwt, RFC 9782)
 _SEMVER = const(16384)  # CoSWID version-scheme semver (swversion)
 _MULTIPART = const(1)  # CoSWID version-scheme multipartnumeric (hwversion)
+
+# Imported only on demand in lean mode and dropped afterwards (see the top).
+LEAN_DROP = ("eat", "eat_resource", "cose", "lms", "lms_py", "lms_state", "suit_envelope",
+             "suit_platform", "suit_slots", "suit_boot", "suit_report", "suit_processor",
+             "suit_fetch", "suit_crypt", "coap_link", "coap_client")
 
 # SUIT_ERR_* -> CoAP code (suit_envelope numbers; see the top)
 _SUIT_CODES = {
@@ -259,14 +282,18 @@ def parse_config(text):
     return out
 
 
-def read_config(state_dir):
-    """(config, None) or (None, what is wrong)."""
-    path = state_dir + "/config.json"
-    try:
-        with open(path) as f:
-            text = f.read(MAX_CONFIG + 1)
-    except OSError:
-        return None, "no " + path
+def read_config(state_dir, text=None):
+    """(config, None) or (None, what is wrong). text: the config given
+    directly (str, or a dict as json.loads makes it) instead of the file."""
+    if isinstance(text, dict):
+        text = json.dumps(text)  # one validation path, with the same caps
+    if text is None:
+        path = state_dir + "/config.json"
+        try:
+            with open(path) as f:
+                text = f.read(MAX_CONFIG + 1)
+        except OSError:
+            return None, "no " + path
     if len(text) > MAX_CONFIG:
         return None, "config.json over %d bytes" % MAX_CONFIG
     try:
@@ -358,13 +385,24 @@ class SimHW:
 class Device:
     def __init__(self, state_dir, hw=None, safe=None, quiet=False, health_ms=HEALTH_MS,
                  confirm_window_ms=CONFIRM_WINDOW_MS, fetch_timeout_ms=FETCH_TIMEOUT_MS,
-                 feed=None, clock=None, out=None):
+                 feed=None, clock=None, out=None, storage=None, config=None, lean=False):
+        if state_dir is None and storage is None:
+            raise ValueError("state_dir or storage")
         self.dir = state_dir
+        self._storage = storage
+        self._config = config
+        self.lean = lean
+        self._summary = None  # lean: ([status slots], sequence, installed()) of the last platform
+        self._att_cache = []  # lean: the /attest token cache (AttestResource's)
+        self._trial_names = None  # lean: the dropped Boot's trial() and deadline
+        self._deadline = None
         self.quiet = quiet
         self._out = out
         self.clock = clock or now_ms
         self.hw = hw if hw is not None else SimHW(self.log)
-        self.safe = _exists(state_dir + "/SAFE") if safe is None else safe
+        if safe is None:
+            safe = state_dir is not None and _exists(state_dir + "/SAFE")
+        self.safe = safe
         self.health_ms = health_ms
         self.window = confirm_window_ms
         self.fetch_timeout = fetch_timeout_ms
@@ -395,6 +433,14 @@ class Device:
         self.osrv = None
         self.ep = None
 
+    def store(self, sub):
+        """The storage of one part of the state (see the top)."""
+        if self._storage is not None:
+            return self._storage(sub)
+        from hgstore import FileStorage
+
+        return FileStorage(self.dir + "/" + sub)
+
     # ------------------------------------------------------------ console
     def log(self, text):
         if self._out is not None:
@@ -411,13 +457,13 @@ class Device:
         """Boot (see the top); returns self. Never raises for bad state:
         the device ends up in provisioning or safe mode instead."""
         from coap_ep import Endpoint
-        from hgstore import FileStorage
 
-        _mkdir(self.dir)
-        self.hg = FileStorage(self.dir + "/hg")
+        if self.dir is not None:
+            _mkdir(self.dir)
+        self.hg = self.store("hg")
         self._count_boot()
         self.srv = Server(max_observers=4, max_block1=1)
-        cfg, problem = read_config(self.dir)
+        cfg, problem = read_config(self.dir, self._config)
         if cfg is not None:
             try:
                 problem = self._provisioned(cfg)
@@ -428,6 +474,8 @@ class Device:
             self.mode = "unprovisioned"
             self.log("provisioning mode: " + problem)
             self._close_state()
+            self.pf = self.boot = None
+            self._release()
             self.srv.add("status", self._status, ct_in=None, rt="hg.status", if_="core.rp")
             self.ep = Endpoint(server=self.srv)
             return self
@@ -435,11 +483,78 @@ class Device:
         if self.exit_code is not None:
             return self  # the trial app failed to start: restart at once
         self._resources()
-        self.ep = Endpoint(server=self.osrv)
+        if self.lean:
+            # a smaller duplicate-response cache: one large response
+            self.ep = Endpoint(server=self.osrv, dedup_cap=8, dedup_bytes=1536)
+        else:
+            self.ep = Endpoint(server=self.osrv)
+        self._drop_suit()
         gc.collect()
         self.log("%s: %s mode, app %s, boot %d" % (cfg["name"], self.mode, self.version,
                                                    self.bootcount))
         return self
+
+    # ------------------------------------------------------------ lean mode
+    def _release(self):
+        # lean: forget the on-demand modules; their heap comes back once the
+        # objects made from them are gone
+        if not self.lean:
+            return
+        for name in LEAN_DROP:
+            if name in sys.modules:
+                del sys.modules[name]
+        gc.collect()
+
+    def _drop_suit(self):
+        # lean: remember what /status and the EAT measurements need, then let
+        # the SUIT platform go (_platform() makes it again)
+        if not self.lean:
+            return
+        if self.pf is not None:
+            self._summary = self._slot_summary() + (self.pf.installed(),)
+        if self.boot is not None:
+            self._trial_names = self.boot.trial()
+            self._deadline = self.boot.deadline
+        self.pf = None
+        self.boot = None
+        self._release()
+
+    def _trial(self):
+        """Names of the components in an unconfirmed trial (lean: as the
+        dropped Boot said)."""
+        if self.boot is not None:
+            return self.boot.trial()
+        return self._trial_names
+
+    def _expired(self, now):
+        if self.boot is not None:
+            return self.boot.expired(now)
+        return self._deadline is not None and tdiff(now, self._deadline) >= 0
+
+    def _confirm(self):
+        b = self.boot
+        if b is None:
+            from suit_boot import Boot
+
+            b = Boot(self._platform(), clock=self.clock, confirm_window_ms=self.window)
+        names = b.confirm()
+        self._trial_names = None
+        self._drop_suit()
+        return names
+
+    def _platform(self):
+        if self.pf is None:
+            self._make_platform(self.cfg)
+        return self.pf
+
+    def _verifiers_now(self):
+        if self._verifiers is not None:
+            return self._verifiers
+        import lms
+        from suit_envelope import sign1_verifier
+
+        lms.register_cose()
+        return [sign1_verifier(k, -46) for k in self.cfg["suit"]["trust"]]
 
     def _count_boot(self):
         raw = self.hg.read("boots")
@@ -455,28 +570,32 @@ class Device:
     def _provisioned(self, cfg):
         """Set up OSCORE, EAT and SUIT from cfg; a problem text or None."""
         import oscore
-        from hgstore import FileStorage
 
         try:
-            ost = FileStorage(self.dir + "/oscore")
+            ost = self.store("oscore")
             name = cfg["oscore"].get("name", "dev")
             oscore.provision(ost, name, cfg["oscore"])
             self.ctx = oscore.load(ost, name)
         except (ValueError, KeyError, TypeError) as e:
             return "bad field oscore: " + str(e)
         p = self._eat_identity(cfg)
+        self._release()  # lean: one group of modules at a time
         if p is not None:
             return p
         try:
             import lms
-            from suit_envelope import sign1_verifier
 
-            lms.register_cose()
             for k in cfg["suit"]["trust"]:
                 lms.parse_hss_pub(k)
-            self._verifiers = [sign1_verifier(k, -46) for k in cfg["suit"]["trust"]]
+            if not self.lean:
+                from suit_envelope import sign1_verifier
+
+                lms.register_cose()
+                self._verifiers = [sign1_verifier(k, -46) for k in cfg["suit"]["trust"]]
         except ValueError:
             return "bad field suit.trust (not HSS public keys)"
+        lms = None
+        self._release()
         self.mode = "safe" if self.safe else "normal"
         self._suit(cfg)
         if self.mode == "normal":
@@ -493,37 +612,42 @@ class Device:
             self._ident = {"ueid": cfg["ueid"], "alg": eat.ALG_HMAC_256_256, "mac_key": key}
             self.signer = key
             return None
-        from hgstore import FileStorage
-
-        est = FileStorage(self.dir + "/eat")
+        est = self.store("eat")
         try:
             ident = eat.load_identity(est)
         except eat.EATError:
             return "no EAT key (run keygen)"
         if ident["ueid"] != cfg["ueid"]:
             return "ueid does not match the device's EAT key"
+        self._ident = ident
+        if self.lean:
+            # the key is loaded for each token (_LeanAttester); a damaged
+            # key shows there (5.03), not here
+            return None
         try:
             self.signer = eat.load_signer(est, ident)
         except eat.EATError as e:
             return "EAT key: " + str(e)
-        self._ident = ident
         return None
 
-    def _suit(self, cfg):
-        from hgstore import FileStorage
-        from suit_boot import Boot
-        from suit_envelope import SuitError
+    def _make_platform(self, cfg):
         from suit_fetch import CoapFetcher
         from suit_slots import SlotPlatform
 
         s = cfg["suit"]
         kek = s["kek"]
+        self.pf = SlotPlatform(
+            self.store("suit"), s["components"],
+            {"vendor_id": s["vendor_id"], "class_id": s["class_id"]},
+            fetcher=CoapFetcher(timeout_ms=self.fetch_timeout, progress=self._progress),
+            keks=None if kek is None else (lambda kid, alg: kek), clock=self.clock)
+
+    def _suit(self, cfg):
+        from suit_boot import Boot
+        from suit_envelope import SuitError
+
         try:
-            self.pf = SlotPlatform(
-                FileStorage(self.dir + "/suit"), s["components"],
-                {"vendor_id": s["vendor_id"], "class_id": s["class_id"]},
-                fetcher=CoapFetcher(timeout_ms=self.fetch_timeout, progress=self._progress),
-                keks=None if kek is None else (lambda kid, alg: kek), clock=self.clock)
+            self._make_platform(cfg)
             self._seed_factory()
             self.boot = Boot(self.pf, clock=self.clock, confirm_window_ms=self.window)
             self.boot_report = self.boot.select()
@@ -573,7 +697,7 @@ class Device:
         except Exception as e:
             self.app_error = "%s: %s" % (type(e).__name__, e)
         gc.collect()
-        if self.boot is not None and self.boot.trial():
+        if self._trial():
             # a new image that does not start: restart, the trial counts down
             self.log("app failed in trial (%s): restarting" % self.app_error)
             self.exit_code = EXIT_RESTART
@@ -607,6 +731,8 @@ class Device:
             if len(src) + len(chunk) > cap:
                 raise ValueError("app image too large")
             src.extend(chunk)
+        rd = None
+        self._drop_suit()  # lean: before the app takes its share of the heap
         if src == FACTORY_IMAGE:
             import default_app
 
@@ -622,6 +748,8 @@ class Device:
 
     def _import_mpy(self, data):
         # bytecode cannot be exec'd from bytes: import it from the state folder
+        if self.dir is None:
+            raise ValueError(".mpy app without a state folder")
         with open(self.dir + "/hgapp.mpy", "wb") as f:
             f.write(data)
         if self.dir not in sys.path:
@@ -631,9 +759,6 @@ class Device:
 
     # ------------------------------------------------------------ resources
     def _resources(self):
-        from eat import Attester
-        from eat_resource import AttestResource
-
         self._pre_app()
         osrv = self.osrv
         osrv.add("status", self._status, rt="hg.status", if_="core.rp")
@@ -646,13 +771,48 @@ class Device:
                  sink=self._suit_sink, max_body=MAX_ENVELOPE, ct_in=_CF_SUIT_IN)
         osrv.add("suit/report", self._suit_report, rt="hg.suit.report", ct=CF_CBOR)
         osrv.add("reset", self._reset, methods=M_POST, rt="hg.reset")
+        if self.lean:
+            # AttestResource.add_to's registration (without importing eat),
+            # with a handler that makes the resource per request
+            osrv.add("attest", self._attest_lean, methods=M_POST, ct=_CF_EAT_CWT,
+                     ct_in=(CF_CBOR, CF_OCTET_STREAM, None), max_body=256)
+            return
+        from eat_resource import AttestResource
+
+        self.attester = self._attester(self.signer)
+        AttestResource(self.attester).add_to(osrv)
+
+    def _attester(self, signer):
+        from eat import Attester
+
         cfg = self.cfg
-        self.attester = Attester(
-            self._ident, self.signer, measure=self.pf.installed if self.pf else None,
+        if self.pf is not None:
+            measure = self.pf.installed
+        elif self._summary is not None:
+            measure = self._installed
+        else:
+            measure = None
+        return Attester(
+            self._ident, signer, measure=measure,
             bootcount=self.bootcount, uptime=self.uptime_s, oemid=cfg["oemid"],
             hwmodel=cfg["hwmodel"].encode(), hwversion=[cfg["hwversion"], _MULTIPART],
             swname="hourglass", swversion=[self.version or "0", _SEMVER], report=self._last_report)
-        AttestResource(self.attester).add_to(osrv)
+
+    def _installed(self):
+        return self._summary[2]
+
+    def _attest_lean(self, req):
+        try:
+            from eat_resource import AttestResource
+
+            res = AttestResource(_LeanAttester(self), max_cache=1)
+            res._cache = self._att_cache  # the token a Block2 continuation asks for again
+            return res.handler(req)
+        except MemoryError:  # importing it (its handler answers its own)
+            raise CoAPResponseError(SERVICE_UNAVAILABLE, "out of memory")
+        finally:
+            res = None
+            self._release()
 
     def uptime_s(self):
         return tdiff(self.clock(), self._t0) // 1000
@@ -665,24 +825,34 @@ class Device:
             raise CoAPResponseError(NOT_ACCEPTABLE, "")
         return a
 
+    def _slot_summary(self):
+        # ([/status slot maps], SUIT sequence): from the platform, else (lean)
+        # what it said when it was dropped
+        if self.pf is None:
+            if self._summary is not None:
+                return self._summary[0], self._summary[1]
+            return [], -1
+        slots = []
+        for name in self.pf.names():
+            e = self.pf.state[name]
+            a = e[0]
+            info = e[5][a] if a is not None else None
+            slots.append({"name": name, "active_slot": a, "pending": e[1],
+                          "trial": e[2] is not None,
+                          "digest": _hex(info[0]) if info else None,
+                          "sequence": info[3] if info else None})
+        try:
+            seq = self.pf.stored_sequence()
+        except ValueError:
+            seq = None
+        return slots, seq
+
     def status(self):
         """The /status map (also what tests and the console use)."""
-        slots = []
-        seq = -1
-        if self.pf is not None:
-            for name in self.pf.names():
-                e = self.pf.state[name]
-                a = e[0]
-                info = e[5][a] if a is not None else None
-                slots.append({"name": name, "active_slot": a, "pending": e[1],
-                              "trial": e[2] is not None,
-                              "digest": _hex(info[0]) if info else None,
-                              "sequence": info[3] if info else None})
-            try:
-                seq = self.pf.stored_sequence()
-            except ValueError:
-                seq = None
+        slots, seq = self._slot_summary()
         try:
+            if self.lean:
+                gc.collect()  # what is really free, not what garbage hides
             free = gc.mem_free()
         except AttributeError:
             free = None
@@ -780,25 +950,30 @@ class Device:
         # detached: the Envelope keeps its own copies of the manifest) the
         # envelope's RAM can go before the payload streams in; only
         # integrated payloads keep it alive.
+        # (lean: the processor, the report and the platform are imported
+        # only once the envelope is authenticated and its bytes are gone)
         from suit_envelope import SuitError, SUIT_ERR_ABORT, authenticate
-        from suit_processor import process_update
-        from suit_report import Report
 
         data = box.pop()
         gc.collect()
         try:
-            env = authenticate(data, self._verifiers, detach=True)
+            env = authenticate(data, self._verifiers_now(), detach=True)
         except SuitError as e:
+            from suit_report import Report
+
             self.log("update rejected: %s (code %d)" % (e, e.code))
             # a manifest that does not match its signed digest is not authentic
             code = UNAUTHORIZED if e.code == -7 else _SUIT_CODES.get(e.code, BAD_REQUEST)
             return self._reported(code, Report.for_envelope_error(data, e))
         data = None
         gc.collect()
+        from suit_processor import process_update
+        from suit_report import Report
+
         rep = Report(env)
         self.log("update: manifest sequence %d authenticated" % env.sequence_number)
         try:
-            process_update(env, self.pf, rep)
+            process_update(env, self._platform(), rep)
         except SuitError as e:
             self.log("update failed: %s (code %d)" % (e, e.code))
             return self._reported(_SUIT_CODES.get(e.code, INTERNAL_SERVER_ERROR), rep)
@@ -824,7 +999,7 @@ class Device:
         buf = _Buf(MAX_ENVELOPE)
         self.log("update: fetching " + uri)
         try:
-            self.pf.fetcher.fetch(uri, buf)
+            self._platform().fetcher.fetch(uri, buf)
         except SuitError as e:
             self.log("envelope fetch failed: %s" % e)
             return None, self._reported(_SUIT_CODES.get(e.code, _BAD_GATEWAY),
@@ -854,6 +1029,8 @@ class Device:
         self.srv.respond(req, resp, now)
         if code == CHANGED:
             self._restart(now)
+        else:
+            self._drop_suit()
         gc.collect()
 
     # ------------------------------------------------------------ loop
@@ -889,14 +1066,13 @@ class Device:
                 fn(now)
             except Exception as e:
                 self.log("app tick: %s" % e)
-        b = self.boot
-        if b is not None and not self._confirmed and b.trial():
+        if not self._confirmed and self._trial():
             st = self.osrv.stats
             if tdiff(now, self._t0) >= self.health_ms or st[0] - st[2] > 0:
-                names = b.confirm()
+                names = self._confirm()
                 self._confirmed = True
                 self.log("trial confirmed (%s), app %s" % (",".join(names), self.version))
-            elif b.expired(now):
+            elif self._expired(now):
                 self.log("trial not confirmed in time: restarting")
                 self._restart(now)
 
@@ -916,20 +1092,49 @@ class Device:
             self.signer = None
 
 
+class _LeanAttester:
+    """What AttestResource calls in lean mode: the signer is loaded for
+    this token and closed again (the unused leaves of its reservation go
+    back), and the Attester lives for this token only."""
+
+    def __init__(self, dev):
+        self._dev = dev
+
+    def attest(self, nonce):
+        import eat
+
+        dev = self._dev
+        signer = dev._ident.get("mac_key")
+        if signer is None:
+            signer = eat.load_signer(dev.store("eat"), dev._ident)
+        try:
+            return dev._attester(signer).attest(nonce)
+        finally:
+            c = getattr(signer, "close", None)
+            if c is not None:
+                c()
+
+
 # ---------------------------------------------------------------- keygen
 
 
-def keygen(state_dir, lms_params=None):
+def keygen(state_dir, lms_params=None, storage=None, rand=None):
     """The device's EAT HSS key, generated here if there is none:
-    {"ueid": hex, "eat_pub": hex raw HSS public key, "leaves": int}."""
+    {"ueid": hex, "eat_pub": hex raw HSS public key, "leaves": int}.
+    storage: the "eat" storage itself (no state folder; state_dir None).
+    rand(n) -> n random bytes, for a port without os.urandom."""
     import eat
     import lms_state
-    from hgstore import FileStorage
 
-    _mkdir(state_dir)
-    est = FileStorage(state_dir + "/eat")
+    if storage is not None:
+        est = storage
+    else:
+        from hgstore import FileStorage
+
+        _mkdir(state_dir)
+        est = FileStorage(state_dir + "/eat")
     if est.read("eatid") is None:
-        eat.provision(est, mode="lms", lms_params=lms_params, overwrite=True)
+        eat.provision(est, rand=rand, mode="lms", lms_params=lms_params, overwrite=True)
     ident = eat.load_identity(est)
     signer = lms_state.load(est)
     out = {"ueid": _hex(ident["ueid"]), "eat_pub": _hex(signer.public_key),

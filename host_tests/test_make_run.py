@@ -67,7 +67,47 @@ def test_make_run_fails_and_names_the_step(tmp_path):
     assert "make run: FAILED at step 2" in r.stdout
 
 
-def test_make_run_qemu_not_supported_yet():
-    r = _demo(["--board", "qemu_an386"], timeout=60)
+QEMU_ELF = os.path.join(ROOT, "build", "qemu_an386", "firmware.elf")
+
+
+def test_make_run_qemu_needs_the_image(tmp_path):
+    r = _demo(["--board", "qemu_an386", "--elf", str(tmp_path / "none.elf"), "--micropython", _micropython(),
+               "--dir", str(tmp_path / "run")], timeout=60)
     assert r.returncode == 1
-    assert "not yet supported" in r.stderr
+    assert "none.elf is missing (build it with `make qemu`)" in r.stderr
+
+
+def test_make_run_unknown_board():
+    r = _demo(["--board", "esp32"], timeout=60)
+    assert r.returncode == 2
+    assert "unknown BOARD 'esp32'" in r.stderr
+
+
+def test_make_run_qemu_story(tmp_path):
+    # `make run BOARD=qemu_an386`: the same story on the 64 KiB Cortex-M4
+    # image through the bridge (boards/qemu_an386/README.md). Steps 1-5 (the
+    # device application up on the image, discovery, OSCORE, Observe) must
+    # pass; the rest needs more heap than the image has with today's lib/
+    # (README: the figures), which shows as XFAIL naming the steps until it
+    # passes.
+    import shutil
+
+    if not shutil.which("qemu-system-arm"):
+        pytest.skip("qemu-system-arm is not installed")
+    if not os.path.exists(QEMU_ELF):
+        pytest.skip("%s is missing (make qemu)" % QEMU_ELF)
+    r = _demo(["--board", "qemu_an386", "--micropython", _micropython(), "--dir", str(tmp_path / "run"),
+               "--port", str(free_udp_port())], timeout=900)
+    out = r.stdout
+    for n in range(1, 6):
+        assert "PASS %2d. " % n in out, out[-4000:] + r.stderr[-2000:]
+    assert "device| hg: demo: normal mode, app 1.0.0, boot 1" in out
+    assert "4.01 Unauthorized - refused" in out
+    assert out.count("notification ") >= 3
+    assert "device heap free (GET /status after each step): 2: " in out
+    log = (tmp_path / "run" / "device.log").read_text()
+    assert "hg: heap free" in log and "after start-up" in log
+    if r.returncode != 0:
+        failed = [ln.strip() for ln in out.splitlines() if ln.strip().startswith("FAIL ")]
+        pytest.xfail("qemu story: %s (out of heap; boards/qemu_an386/README.md)" % "; ".join(failed))
+    assert "Summary: 10 of 10 steps passed" in out

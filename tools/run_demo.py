@@ -16,9 +16,26 @@ running firmware/hg_unix.py), told in numbered steps:
 
 Exit 0 only if every step passed, else 1 naming the failed steps.
 
-  tools/run_demo.py [--micropython BIN] [--dir build/run] [--port 5783] [--board unix|qemu_an386]"""
+--board qemu_an386 (`make run BOARD=qemu_an386`) tells the same story on the
+emulated 64 KiB Cortex-M4 (build/qemu_an386/firmware.elf, `make qemu`),
+through the bridge (tools/hourglass/bridge_cmd.py, run in this process):
+qemu-system-arm is started, the host provisions the device (EAT: --eat hmac,
+the default, a key in the config; --eat hss, the device makes an LMS H5/W4
+key in the raw REPL first, seeded with this host's entropy: the emulated
+board has no TRNG), boots `hg_qemu.run(CONFIG_JSON)` (firmware/hg_qemu.py;
+state in RAM for the qemu session: there is no filesystem), and relays UDP
+on 127.0.0.1:PORT to CoAP over SLIP on the UART. The device console arrives
+as link control frames; "restart" is a warm restart in the same qemu (RAM
+kept). The device's free heap (GET /status) is shown after every step.
+See boards/qemu_an386/README.md for what fits the heap today.
+
+  tools/run_demo.py [--micropython BIN] [--dir build/run] [--port 5783] [--board unix|qemu_an386]
+                    [--elf build/qemu_an386/firmware.elf] [--qemu-bin qemu-system-arm] [--eat hmac|hss]"""
 import argparse
+import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -122,6 +139,163 @@ class Runner:
             return ""
 
 
+class QemuRunner:
+    """The qemu image behind the bridge (Runner's interface): qemu and the
+    UDP<->SLIP relay run in this process (bridge_cmd's QemuLine and Bridge,
+    the relay in a thread); the device console comes as "\x00log" control
+    frames and goes to the log file. starts/exits count the device's warm
+    restarts (its "restart requested (exit N)" lines)."""
+
+    def __init__(self, elf, port, log_path, qemu_bin="qemu-system-arm"):
+        self.elf = elf
+        self.port = port
+        self.log_path = log_path
+        self.qemu_bin = qemu_bin
+        self.starts = 0
+        self.exits = []
+        self.error = None
+        self.stat = None
+        self.line = self.sock = self.bridge = None
+        self._thread = None
+        self._lock = threading.Lock()
+        self._pos = 0
+        self._booted = False
+
+    def open(self):
+        from hourglass import bridge_cmd
+
+        runner = self
+
+        class LogBridge(bridge_cmd.Bridge):
+            def control(self, frame):
+                text = bytes(frame[1:]).decode("utf-8", "replace")
+                if text.startswith("log "):
+                    runner._console(text[4:])
+                else:
+                    bridge_cmd.Bridge.control(self, frame)
+
+        open(self.log_path, "w").close()
+        self.sock = bridge_cmd._open_socket("127.0.0.1", self.port)
+        self.line = bridge_cmd.QemuLine(self.elf, self.qemu_bin)
+        self.bridge = LogBridge(self.line, self.sock)
+        self._console("(qemu: %s)" % " ".join(_show(c) for c in self.line.cmd))
+
+    def _console(self, text):
+        with self._lock:
+            with open(self.log_path, "a") as f:
+                f.write(text + "\n")
+            m = re.match(r"hg: restart requested \(exit (\d+)\)", text)
+            if m:
+                self.exits.append(int(m.group(1)))
+            elif text.startswith("hg: warm restart"):
+                self.starts += 1
+
+    def exec_raw(self, code, timeout=120.0):
+        """Run code in the raw REPL (before the device loop); its output."""
+        b = self.bridge
+        seen = bytearray()
+        self.line.write(b"\r\x03\x03")
+        time.sleep(0.05)
+        self.line.write(b"\x01")
+        if not b._read_until(b"raw REPL; CTRL-B to exit\r\n>", 20, seen):
+            raise StepFailed("no raw REPL from the image (seen %r)" % bytes(seen[-200:]))
+        seen.clear()
+        self.line.write(code.encode() + b"\x04")
+        if not b._read_until(b"OK", 20, seen):
+            raise StepFailed("the raw REPL did not take the command (seen %r)" % bytes(seen[-200:]))
+        del seen[:seen.find(b"OK") + 2]
+        if not b._read_until(b"\x04>", timeout, seen) and seen.count(b"\x04") < 2:
+            raise StepFailed("the command did not finish within %.0f s" % timeout)
+        out, _, err = bytes(seen).partition(b"\x04")
+        err = err.rstrip(b"\x04>")
+        if err.strip():
+            raise StepFailed("the device raised:\n" + err.decode("utf-8", "replace").strip())
+        return out.decode("utf-8", "replace")
+
+    def start(self, config_text, timeout=30.0):
+        from hourglass import bridge_cmd
+
+        boot = "import hg_qemu; hg_qemu.run(%r)" % config_text
+        try:
+            self.bridge.boot(boot, timeout)
+        except bridge_cmd.BridgeError as e:
+            raise StepFailed(str(e))
+        self.starts = 1
+        self._booted = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        from hourglass import bridge_cmd
+
+        try:
+            self.bridge.serve()
+        except bridge_cmd.BridgeError as e:
+            self.error = str(e)
+            self._console("(bridge: %s)" % e)
+
+    def alive(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self):
+        from hourglass import bridge_cmd
+
+        if self.bridge is not None:
+            self.bridge.stopping = True
+        if self._thread is not None:
+            self._thread.join(5)
+        if self.bridge is not None and self._booted and self.error is None:
+            try:
+                self.stat = self.bridge.query_stat()
+            except bridge_cmd.BridgeError:
+                self.stat = None
+        for x in (self.line, self.sock):
+            if x is not None:
+                try:
+                    x.close()
+                except OSError:
+                    pass
+        self.line = self.sock = None
+
+    def new_lines(self):
+        with self._lock:
+            try:
+                with open(self.log_path) as f:
+                    f.seek(self._pos)
+                    text = f.read()
+                    self._pos = f.tell()
+            except OSError:
+                return []
+        return [ln for ln in text.splitlines() if ln.strip()]
+
+    def log_text(self):
+        with self._lock:
+            try:
+                with open(self.log_path) as f:
+                    return f.read()
+            except OSError:
+                return ""
+
+
+@contextlib.contextmanager
+def _device_keygen(output):
+    """device_cmd.provision with the keygen output of a device it cannot
+    run itself (the qemu image, whose keygen ran in its raw REPL): its
+    _run_tool seam answers the keygen command with that output."""
+    real = device_cmd._run_tool
+
+    def fake(cmd, timeout=300):
+        if cmd[-1:] != ["keygen"]:
+            return real(cmd, timeout)
+        return subprocess.CompletedProcess(cmd, 0, output, "")
+
+    device_cmd._run_tool = fake
+    try:
+        yield
+    finally:
+        device_cmd._run_tool = real
+
+
 class Story:
     def __init__(self, args):
         self.args = args
@@ -135,6 +309,8 @@ class Story:
         self.first_env = None
         self.digest0 = None
         self.total = 10
+        self.qemu = args.board == "qemu_an386"
+        self.heap = []  # (step, free heap) on qemu
 
     # ------------------------------------------------------------ output
     def say(self, text=""):
@@ -161,9 +337,22 @@ class Story:
             self.results.append((n, title, False))
             return False
         self.console()
+        self.heap_after(n)
         self.say("      ok")
         self.results.append((n, title, True))
         return True
+
+    def heap_after(self, n):
+        """qemu: the device's free heap now (GET /status), recorded per step."""
+        if not self.qemu or self.inv is None or self.runner is None or not self.runner.alive():
+            return
+        try:
+            free = self.status().get("free_heap")
+        except (device_cmd.DeviceError, OSError, ValueError) as e:
+            self.detail("heap: GET /status failed (%s)" % e)
+            return
+        self.heap.append((n, free))
+        self.detail("device heap free after this step: %s of 49152 bytes" % free)
 
     # ------------------------------------------------------------ helpers
     def wait_ready(self, timeout=30.0):
@@ -198,6 +387,8 @@ class Story:
         for p in (self.state, self.home):
             shutil.rmtree(p, ignore_errors=True)
         os.makedirs(self.dir, exist_ok=True)
+        if self.qemu:
+            return self.s_provision_qemu()
         self.inv = device_cmd.provision("demo", state=self.state, home=self.home, address=self.address,
                                         micropython=self.args.micropython)
         self.detail("UEID %s... (type 0x01, random, made by the device with its key)" % self.inv["ueid"][:18])
@@ -208,7 +399,50 @@ class Story:
                     % self.inv["suit_pub"][:24])
         self.detail("EAT key: HSS-LMS, generated ON the device; public key %s..." % self.inv["eat_pub"][:24])
 
+    def s_provision_qemu(self):
+        # as on a board: (hss) the device makes its key in the raw REPL, the
+        # host then writes the config; the config goes to the device in the
+        # boot command (step 2), build/run/device/config.json is the host's copy
+        self.runner = QemuRunner(self.args.elf, self.args.port, os.path.join(self.dir, "device.log"),
+                                 self.args.qemu_bin)
+        try:
+            self.runner.open()
+        except Exception as e:  # BridgeError: qemu missing, port taken
+            raise StepFailed(str(e))
+        self.detail("qemu-system-arm mps2-an386 started: %s" % _show(self.args.elf))
+        if self.args.eat == "hmac":
+            self.inv = device_cmd.provision("demo", state=self.state, home=self.home, address=self.address,
+                                            micropython=self.args.micropython, board="qemu_an386",
+                                            eat_mode="hmac")
+            self.detail("UEID %s... (type 0x01, random, made on this host)" % self.inv["ueid"][:18])
+            self.detail("EAT key: HMAC-SHA256 (COSE_Mac0), a 32-byte secret made on this host and given to")
+            self.detail("  the device in its config (an HSS-LMS token does not fit the 48 KiB heap with")
+            self.detail("  today's lib/: --eat hss tries it; see boards/qemu_an386/README.md)")
+        else:
+            out = self.runner.exec_raw("import hg_qemu; hg_qemu.keygen(%r)" % os.urandom(32).hex())
+            with _device_keygen(out):
+                self.inv = device_cmd.provision("demo", state=self.state, home=self.home, address=self.address,
+                                                micropython=self.args.micropython, board="qemu_an386")
+            self.detail("UEID %s... (type 0x01, made by the device with its key)" % self.inv["ueid"][:18])
+            self.detail("EAT key: HSS-LMS, one level H5/W4 (%s tokens), generated ON the device from"
+                        % self.inv.get("eat_leaves"))
+            self.detail("  host entropy + clock jitter (no TRNG on the emulated board: demo only);")
+            self.detail("  public key %s..." % self.inv["eat_pub"][:24])
+        self.detail("OSCORE context (AES-CCM-16-64-128) and SUIT trust anchor (HSS-LMS public key")
+        self.detail("  %s...) in the config, %s; host side in %s" % (
+            self.inv["suit_pub"][:24], _show(os.path.join(self.state, "config.json")), _show(self.inv["dir"])))
+
+    def s_start_qemu(self):
+        with open(os.path.join(self.state, "config.json")) as f:
+            config = json.dumps(json.load(f), separators=(",", ":"))
+        self.detail("raw REPL: import hg_qemu; hg_qemu.run(CONFIG_JSON)   (%d bytes of config)" % len(config))
+        self.detail("bridge: UDP %s <-> CoAP over SLIP on the emulated UART0" % self.address)
+        self.runner.start(config)
+        self.wait_ready()
+
     def s_start(self):
+        if self.qemu:
+            return self.s_start_qemu()
         cmd = device_cmd.device_command(self.args.micropython, self.state, "127.0.0.1", self.args.port)
         self.detail("$ " + " ".join(_show(c) for c in cmd))
         self.runner = Runner(cmd, os.path.join(self.dir, "device.log"))
@@ -262,8 +496,9 @@ class Story:
         if not res["valid"]:
             raise StepFailed("token invalid: %s (code %s)" % (res["reason"], res["code"]))
         lc = res.get("lms_check") or {}
+        algs = {-46: "HSS-LMS", 5: "HMAC-SHA256 (COSE_Mac0)", 4: "HMAC-SHA256/64 (COSE_Mac0)"}
         self.detail("token %d bytes, %s, verified with the device's key from the inventory%s" % (
-            res["token_size"], "HSS-LMS" if res.get("alg") == -46 else "alg %s" % res.get("alg"),
+            res["token_size"], algs.get(res.get("alg"), "alg %s" % res.get("alg")),
             " (lib/lms and pyhsslms both accept it)" if lc.get("lib_lms") and lc.get("pyhsslms") else ""))
         for ln in device_cmd.claims_summary(res):
             self.detail(ln)
@@ -349,9 +584,15 @@ class Story:
 
     # ------------------------------------------------------------ all
     def run(self):
-        self.say("hourglass: make run - a virtual device (MicroPython unix port, firmware/hg_unix.py)")
-        self.say("provisioned, queried over OSCORE, attested (EAT) and updated (SUIT) from this host.")
-        self.say("interpreter: %s" % self.args.micropython)
+        if self.qemu:
+            self.say("hourglass: make run BOARD=qemu_an386 - the device on an emulated Cortex-M4 with 64 KiB")
+            self.say("RAM (firmware/hg_qemu.py), reached through the bridge: provisioned, queried over OSCORE,")
+            self.say("attested (EAT) and updated (SUIT) from this host.")
+            self.say("image: %s" % _show(self.args.elf))
+        else:
+            self.say("hourglass: make run - a virtual device (MicroPython unix port, firmware/hg_unix.py)")
+            self.say("provisioned, queried over OSCORE, attested (EAT) and updated (SUIT) from this host.")
+            self.say("interpreter: %s" % self.args.micropython)
         steps = [
             ("provision a fresh device in %s" % _show(self.dir), self.s_provision),
             ("start the device on %s" % self.address, self.s_start),
@@ -387,6 +628,12 @@ class Story:
             self.say("  %s %2d. %s" % ("PASS" if ok else "FAIL", n, title))
         self.say("device console: %s; inventory: %s" % (_show(os.path.join(self.dir, "device.log")),
                                                          _show(self.home)))
+        if self.qemu:
+            if self.heap:
+                self.say("device heap free (GET /status after each step): %s; lowest %d of 49152 bytes" % (
+                    ", ".join("%d: %s" % h for h in self.heap), min(h[1] for h in self.heap)))
+            if self.runner is not None and self.runner.stat:
+                self.say("device link at the end: %s" % self.runner.stat)
         if failed or skipped:
             self.say("make run: FAILED at step %s" % ", ".join("%d (%s)" % (n, t) for n, t, _ in failed)
                      if failed else "make run: FAILED (steps not run)")
@@ -403,14 +650,16 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=int(os.environ.get("HG_RUN_PORT", "5783")),
                     help="UDP port of the device (default 5783, or $HG_RUN_PORT)")
     ap.add_argument("--board", default="unix", help="unix (default) or qemu_an386")
+    ap.add_argument("--elf", default=os.path.join(ROOT, "build", "qemu_an386", "firmware.elf"),
+                    help="--board qemu_an386: the image (default build/qemu_an386/firmware.elf)")
+    ap.add_argument("--qemu-bin", default="qemu-system-arm", help="--board qemu_an386: qemu executable")
+    ap.add_argument("--eat", choices=("hmac", "hss"), default="hmac",
+                    help="--board qemu_an386: the EAT key, HMAC from the host config (default) or HSS-LMS "
+                    "H5/W4 made on the device")
     args = ap.parse_args(argv)
-    if args.board in ("qemu_an386", "qemu"):
-        print("make run BOARD=qemu_an386: not yet supported. The 64 KiB qemu image runs the CoAP stack "
-              "(try: .venv/bin/hourglass bridge --qemu build/qemu_an386/firmware.elf), but the 1.25 qemu "
-              "port has no filesystem for the device's state folder (config.json, keys, SUIT slots), so "
-              "the device application cannot run there yet. Use `make run` (unix port).", file=sys.stderr)
-        return 1
-    if args.board != "unix":
+    if args.board == "qemu":
+        args.board = "qemu_an386"
+    if args.board not in ("unix", "qemu_an386"):
         print("make run: unknown BOARD %r (unix, qemu_an386; real boards: see README.md)" % args.board,
               file=sys.stderr)
         return 2
@@ -420,6 +669,16 @@ def main(argv=None):
     except device_cmd.DeviceError as e:
         print("make run: %s" % e, file=sys.stderr)
         return 1
+    if args.board == "qemu_an386":
+        import shutil
+
+        if not os.path.exists(args.elf):
+            print("make run BOARD=qemu_an386: %s is missing (build it with `make qemu`)" % _show(args.elf),
+                  file=sys.stderr)
+            return 1
+        if not shutil.which(args.qemu_bin):
+            print("make run BOARD=qemu_an386: %s is not installed" % args.qemu_bin, file=sys.stderr)
+            return 1
     if not os.path.exists(device_cmd.device_entry()):
         print("make run: %s is missing (the device application is not in this tree)" % device_cmd.device_entry(),
               file=sys.stderr)
