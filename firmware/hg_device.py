@@ -32,8 +32,14 @@
 # and the EAT measurements use what it said last); the EAT signer is loaded
 # for each token and closed (its leaf reservation given back); the /attest
 # resource (eat_resource) is made for each request and keeps its one cached
-# token here for the Block2 continuations; the SUIT verifiers are made for
-# each update.
+# token here for the Block2 continuations (only a token larger than one
+# block); the SUIT verifiers are made for each update and unloaded before it
+# is processed (_authenticate_lean). GET /status adds "heap_block", the
+# largest free block (fragmentation, not only the total, decides whether a
+# request fits).
+# upload=: a preallocated bytearray that /suit/manifest bodies (and fetched
+# envelopes) go into instead of a heap buffer per update; larger ones get
+# 4.13. The qemu board passes a staging area outside the heap (hg_qemu).
 #
 # Boot: config -> SUIT Boot.select() (trial / rollback) -> app -> serve ->
 # Boot.confirm() once the app has run health_ms (HEALTH_MS) or answered an
@@ -164,6 +170,32 @@ def tdiff(a, b):
 
 def _hex(b):
     return binascii.hexlify(bytes(b)).decode()
+
+
+def heap_free():
+    """(free bytes, largest free block) after a collection, (None, None)
+    where the heap is not measured (CPython). The largest block is found by
+    trying allocations: it tells fragmentation from a full heap."""
+    gc.collect()
+    try:
+        free = gc.mem_free()
+    except AttributeError:
+        return None, None
+    lo, hi = 0, free
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            b = bytearray(mid)
+            b = None
+            lo = mid
+        except MemoryError:
+            hi = mid - 1
+    return free, lo
+
+
+def heap_note():
+    """heap_free() as text, for the console."""
+    return "free %s, largest block %s" % heap_free()
 
 
 def _exists(path):
@@ -308,17 +340,27 @@ def read_config(state_dir, text=None):
 class _Buf:
     """A bounded in-RAM body: the Block1 sink of /suit/manifest and the
     Writer an envelope URI is fetched into. Allocated once when the size
-    is announced (Size1), else grown by doubling up to cap."""
+    is announced (Size1), else grown by doubling up to cap; or (buf) the
+    device's preallocated upload buffer, never grown (cap = its size)."""
 
-    def __init__(self, cap, size=None):
+    def __init__(self, cap, size=None, buf=None, sink=False):
+        self.sink = sink  # overflow: 4.13 to the CoAP client, else a SuitError
+        if buf is not None:
+            cap = len(buf)
+            if size is not None and size > cap:
+                raise CoAPResponseError(REQUEST_ENTITY_TOO_LARGE, "envelope over %d bytes" % cap)
+        else:
+            buf = bytearray(size if size is not None and 0 < size <= cap else 1024)
         self.cap = cap
-        self.buf = bytearray(size if size is not None and 0 < size <= cap else 1024)
+        self.buf = buf
         self.size = 0
 
     def write(self, chunk):
         n = len(chunk)
         end = self.size + n
         if end > self.cap:
+            if self.sink:
+                raise CoAPResponseError(REQUEST_ENTITY_TOO_LARGE, "envelope over %d bytes" % self.cap)
             from suit_envelope import SuitError, SUIT_ERR_NO_MEM
 
             raise SuitError(SUIT_ERR_NO_MEM, "envelope too large")
@@ -385,13 +427,15 @@ class SimHW:
 class Device:
     def __init__(self, state_dir, hw=None, safe=None, quiet=False, health_ms=HEALTH_MS,
                  confirm_window_ms=CONFIRM_WINDOW_MS, fetch_timeout_ms=FETCH_TIMEOUT_MS,
-                 feed=None, clock=None, out=None, storage=None, config=None, lean=False):
+                 feed=None, clock=None, out=None, storage=None, config=None, lean=False,
+                 upload=None):
         if state_dir is None and storage is None:
             raise ValueError("state_dir or storage")
         self.dir = state_dir
         self._storage = storage
         self._config = config
         self.lean = lean
+        self._upload = upload  # the preallocated envelope buffer (bytearray) or None
         self._summary = None  # lean: ([status slots], sequence, installed()) of the last platform
         self._att_cache = []  # lean: the /attest token cache (AttestResource's)
         self._trial_names = None  # lean: the dropped Boot's trial() and deadline
@@ -485,7 +529,7 @@ class Device:
         self._resources()
         if self.lean:
             # a smaller duplicate-response cache: one large response
-            self.ep = Endpoint(server=self.osrv, dedup_cap=8, dedup_bytes=1536)
+            self.ep = Endpoint(server=self.osrv, dedup_cap=8, dedup_bytes=1024)
         else:
             self.ep = Endpoint(server=self.osrv)
         self._drop_suit()
@@ -631,15 +675,18 @@ class Device:
         return None
 
     def _make_platform(self, cfg):
-        from suit_fetch import CoapFetcher
         from suit_slots import SlotPlatform
+
+        if not self.lean:
+            from suit_fetch import CoapFetcher
 
         s = cfg["suit"]
         kek = s["kek"]
         self.pf = SlotPlatform(
             self.store("suit"), s["components"],
             {"vendor_id": s["vendor_id"], "class_id": s["class_id"]},
-            fetcher=CoapFetcher(timeout_ms=self.fetch_timeout, progress=self._progress),
+            fetcher=_LazyFetcher(self) if self.lean else CoapFetcher(
+                timeout_ms=self.fetch_timeout, progress=self._progress),
             keks=None if kek is None else (lambda kid, alg: kek), clock=self.clock)
 
     def _suit(self, cfg):
@@ -802,6 +849,9 @@ class Device:
         return self._summary[2]
 
     def _attest_lean(self, req):
+        # the garbage of the last requests goes first, so that the modules
+        # land in the lowest holes and the token finds one free run
+        gc.collect()
         try:
             from eat_resource import AttestResource
 
@@ -809,10 +859,19 @@ class Device:
             res._cache = self._att_cache  # the token a Block2 continuation asks for again
             return res.handler(req)
         except MemoryError:  # importing it (its handler answers its own)
+            self.log("attest: out of heap importing (%s)" % heap_note())
             raise CoAPResponseError(SERVICE_UNAVAILABLE, "out of memory")
         finally:
             res = None
             self._release()
+            # a token that fits one block needs no Block2 continuation (a
+            # retransmission is the duplicate cache's): drop it; a larger
+            # one (HSS) is copied now that the modules are gone, so it sits
+            # low in the heap rather than in the middle of their hole
+            bs = 16 << self.srv.block_szx
+            self._att_cache[:] = [[bytes(memoryview(x)) if isinstance(x, (bytes, bytearray)) else x
+                                   for x in e] for e in self._att_cache if len(e[2]) > bs]
+            gc.collect()
 
     def uptime_s(self):
         return tdiff(self.clock(), self._t0) // 1000
@@ -850,15 +909,20 @@ class Device:
     def status(self):
         """The /status map (also what tests and the console use)."""
         slots, seq = self._slot_summary()
-        try:
-            if self.lean:
-                gc.collect()  # what is really free, not what garbage hides
-            free = gc.mem_free()
-        except AttributeError:
-            free = None
+        block = None
+        if self.lean:
+            # what is really free (not what garbage hides), and in one piece
+            free, block = heap_free()
+        else:
+            try:
+                free = gc.mem_free()
+            except AttributeError:
+                free = None
         st = {"name": self.cfg["name"] if self.cfg else None, "mode": self.mode,
               "version": self.version, "slots": slots, "uptime_s": self.uptime_s(),
               "free_heap": free, "bootcount": self.bootcount, "suit_sequence": seq}
+        if block is not None:
+            st["heap_block"] = block
         if self.problem is not None:
             st["problem"] = self.problem
         if self.app_error is not None:
@@ -904,9 +968,10 @@ class Device:
 
     # ------------------------------------------------------------ SUIT
     def _suit_sink(self, req, size):
-        if self._upd is not None:
+        if self._upd is not None or self._upd_req is not None:
+            # (the preallocated buffer still holds the envelope being processed)
             raise CoAPResponseError(SERVICE_UNAVAILABLE, "update in progress")
-        return _Buf(MAX_ENVELOPE, size)
+        return _Buf(MAX_ENVELOPE, size, self._upload, True)
 
     def _suit_post(self, req):
         if self._upd is not None or self._exit_at is not None:
@@ -957,7 +1022,10 @@ class Device:
         data = box.pop()
         gc.collect()
         try:
-            env = authenticate(data, self._verifiers_now(), detach=True)
+            if self.lean:
+                env = self._authenticate_lean(data)
+            else:
+                env = authenticate(data, self._verifiers_now(), detach=True)
         except SuitError as e:
             from suit_report import Report
 
@@ -984,6 +1052,23 @@ class Device:
         self.log("update installed: sequence %d, restarting into the trial" % env.sequence_number)
         return self._reported(CHANGED, rep)
 
+    def _authenticate_lean(self, data):
+        # Two passes over the same envelope bytes, so that the HSS-LMS
+        # verifier (lms, lms_py and their cose registration: ~3 KB) is gone
+        # before the update runs: the first checks the signature and keeps
+        # the signed SUIT_Digest bytes; the second, with lms unloaded,
+        # accepts a block only over those exact bytes. Nothing runs in
+        # between (no I/O, no other request) and the buffer is not written
+        # while an update is in progress (_suit_sink), so the second pass
+        # sees what the first verified.
+        from suit_envelope import authenticate
+
+        signed = authenticate(data, self._verifiers_now(), detach=True).digest_bytes
+        self._release()
+        from suit_envelope import authenticate
+
+        return authenticate(data, [_SignedDigest(signed)], detach=True)
+
     def _reported(self, code, rep):
         data = rep.encode()
         try:
@@ -996,7 +1081,7 @@ class Device:
         from suit_envelope import SuitError
         from suit_report import Report
 
-        buf = _Buf(MAX_ENVELOPE)
+        buf = _Buf(MAX_ENVELOPE, None, self._upload)
         self.log("update: fetching " + uri)
         try:
             self._platform().fetcher.fetch(uri, buf)
@@ -1047,6 +1132,7 @@ class Device:
                 self.log("update: internal error %s" % e)
                 req = self._upd_req
                 self._upd = self._upd_req = None
+                self._drop_suit()  # lean: the update's modules go, as after any update
                 if req is not None:
                     self.srv.respond(req, response(INTERNAL_SERVER_ERROR), self.clock())
             now = self.clock()
@@ -1092,6 +1178,33 @@ class Device:
             self.signer = None
 
 
+class _LazyFetcher:
+    """lean: the platform's fetcher, suit_fetch.CoapFetcher made (and its
+    module imported) only when a payload or an envelope is fetched."""
+
+    def __init__(self, dev):
+        self._dev = dev
+
+    def fetch(self, uri, writer):
+        from suit_fetch import CoapFetcher
+
+        dev = self._dev
+        return CoapFetcher(timeout_ms=dev.fetch_timeout, progress=dev._progress).fetch(uri, writer)
+
+
+class _SignedDigest:
+    """A verify hook (suit_envelope.authenticate) accepting a block only
+    over the SUIT_Digest bytes whose signature was just verified."""
+
+    def __init__(self, digest):
+        self._d = digest
+
+    def __call__(self, msg, payload):
+        import hgcrypto
+
+        return bool(hgcrypto.ct_equal(bytes(payload), self._d))
+
+
 class _LeanAttester:
     """What AttestResource calls in lean mode: the signer is loaded for
     this token and closed again (the unused leaves of its reservation go
@@ -1109,6 +1222,9 @@ class _LeanAttester:
             signer = eat.load_signer(dev.store("eat"), dev._ident)
         try:
             return dev._attester(signer).attest(nonce)
+        except MemoryError:  # AttestResource answers 5.03; the console says why
+            dev.log("attest: out of heap making the token (%s)" % heap_note())
+            raise
         finally:
             c = getattr(signer, "close", None)
             if c is not None:

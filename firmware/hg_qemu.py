@@ -1,9 +1,17 @@
 # Board entry point of the hourglass device on the emulated Cortex-M4
 # (boards/qemu_an386: qemu mps2-an386, 64 KiB RAM, no filesystem). The
 # application is firmware/hg_device.py, as on every board; this file adds:
-#   - state in RAM: one hgstore MemoryStorage per part of the state ("hg",
-#     "oscore", "eat", "suit"), kept in this module for the qemu session
-#     (the port has no filesystem; a real board keeps it in flash);
+#   - state in "flash": one storage per part of the state ("hg", "oscore",
+#     "eat", "suit"), kept in this module for the qemu session. The port
+#     has no filesystem, so the records go to the board's SSRAM above the
+#     code (0x300000-0x400000, memory-mapped like a small MCU's internal
+#     flash, as the 64 KiB end-to-end test does), not to the 48 KiB heap:
+#     only a 16-byte handle per record stays there. Records are appended
+#     and never rewritten in place (the hgstore contract: a value read
+#     stays valid); 1 MiB lasts a demo session ("flash full" otherwise);
+#   - the /suit/manifest upload buffer: a 64 KiB staging area in that
+#     flash, set aside at the first run (Device upload=), so an envelope
+#     never needs a free run of heap that long;
 #   - keygen(ENTROPY_HEX): the device's EAT key made ON the device, one LMS
 #     level of H5 / LM-OTS W4 (32 tokens: the default 2 x H10 key's node
 #     caches are 64 KiB each, more than the whole RAM), printed as one JSON
@@ -31,6 +39,8 @@
 import gc
 import sys
 
+from hgstore import MemoryStorage, check_name
+
 try:
     from micropython import const
 except ImportError:
@@ -43,6 +53,10 @@ _TICK_MS = const(100)  # hg_device.TICK_MS
 _EXIT_RESTART = const(3)
 _MAX_RESTARTS = const(16)  # a device that restarts in a loop stops here
 _MAX_LOG = const(200)  # bytes of one console line
+_FLASH_BASE = const(0x00300000)  # the images' code ends below 1.5 MB of the 4 MiB SSRAM
+_FLASH_END = const(0x00400000)
+_BLOB_MAX = const(65536)  # one blob record (a firmware slot, an LMS node cache)
+_UPLOAD = const(65536)  # hg_device.MAX_ENVELOPE
 # Modules that live across a warm restart: the RAM state (hgstore objects)
 # and the board's own; everything else is imported again by the new Device.
 _KEEP = ("hg_qemu", "hgstore", "time", "coap_slip", "coap_serial", "__main__")
@@ -53,17 +67,87 @@ _CORE = ("coap_msg", "coap_ep", "coap_server", "cbor", "hgcrypto", "oscore", "os
          "hg_device", "default_app")
 
 _stores = {}
+_upload = None
+_fnext = _FLASH_BASE  # the next free byte of the flash area
+
+
+def _flash(n):
+    # n bytes of the flash area (a bytearray over it, no heap but its header)
+    global _fnext
+    import uctypes
+
+    a = _fnext
+    if a + n > _FLASH_END:
+        raise OSError(28, "flash full")
+    _fnext = (a + n + 3) & ~3
+    return uctypes.bytearray_at(a, n)
+
+
+def _on_board():
+    # the flash area exists only on the qemu board (elsewhere: the heap)
+    return sys.platform == "qemu"
 
 
 def storage(sub):
-    """The RAM storage of one part of the device state (Device storage=)."""
+    """The storage of one part of the device state (Device storage=)."""
     st = _stores.get(sub)
     if st is None:
-        from hgstore import MemoryStorage
-
-        st = MemoryStorage()
+        st = _FlashStorage() if _on_board() else MemoryStorage()
         _stores[sub] = st
     return st
+
+
+def upload_buffer():
+    """The /suit/manifest staging area (Device upload=)."""
+    global _upload
+    if _upload is None and _on_board():
+        _upload = _flash(_UPLOAD)
+    return _upload
+
+
+class _FlashStorage(MemoryStorage):
+    """MemoryStorage (hgstore) whose values live in the flash area: a write
+    copies the data to a new record there (the old one stays valid for
+    whoever still reads it) and keeps a handle in `durable`."""
+
+    def write(self, name, data):
+        check_name(name)
+        rec = _flash(len(data))
+        rec[:] = data
+        self.durable[name] = rec
+
+    def open_blob(self, name):
+        return _FlashBlob(self, check_name(name))
+
+
+class _FlashBlob:
+    """A blob record written sequentially into _BLOB_MAX bytes of flash,
+    given back down to its length at commit() when nothing came after it."""
+
+    def __init__(self, st, name):
+        self._st = st
+        self._name = name
+        self._at = _fnext
+        self._buf = _flash(_BLOB_MAX)
+        self._n = 0
+
+    def write(self, data):
+        end = self._n + len(data)
+        if end > _BLOB_MAX:
+            raise OSError(28, "record over %d bytes" % _BLOB_MAX)
+        self._buf[self._n:end] = data
+        self._n = end
+
+    def commit(self):
+        global _fnext
+        import uctypes
+
+        if self._buf is None:
+            raise OSError(22, "committed")
+        self._buf = None
+        if _fnext == self._at + _BLOB_MAX:
+            _fnext = (self._at + self._n + 3) & ~3
+        self._st.durable[self._name] = uctypes.bytearray_at(self._at, self._n)
 
 
 def free():
@@ -238,7 +322,8 @@ def _serve(config, link, relay, log, hw, clock):
     kw = {}
     if clock is not None:
         kw["clock"] = clock
-    dev = hg_device.Device(None, storage=storage, config=config, hw=hw, out=log, lean=True, **kw)
+    dev = hg_device.Device(None, storage=storage, config=config, hw=hw, out=log, lean=True,
+                           upload=upload_buffer(), **kw)
     try:
         dev.start()
         log("hg: heap free %d after start-up" % free())
@@ -256,13 +341,27 @@ def _serve(config, link, relay, log, hw, clock):
 def _loop(dev, link, tdiff):
     link.running = True
     link.poll()
+    srv = dev.srv
+    errors = srv.errors
+    from hg_device import heap_note
+
     last = dev.clock()
     while dev.exit_code is None:
         if not link.running:
             return None  # exit control frame: back to the REPL
         try:
+            frames = link.rx_frames
             if not link.step():
                 link.wait()
+            if link.rx_frames != frames:
+                # a request's garbage goes at once: what the next one keeps
+                # (duplicate cache, Observe state) then fills the lowest holes
+                # instead of landing above that garbage and splitting the heap
+                gc.collect()
+                if srv.errors != errors:
+                    # answered 5.00 (coap_server catches it, MemoryError too)
+                    errors = srv.errors
+                    dev.log("request failed: %r (heap: %s)" % (srv.last_error, heap_note()))
             now = dev.clock()
             if tdiff(now, last) >= _TICK_MS:
                 last = now

@@ -23,10 +23,14 @@ qemu-system-arm is started, the host provisions the device (EAT: --eat hmac,
 the default, a key in the config; --eat hss, the device makes an LMS H5/W4
 key in the raw REPL first, seeded with this host's entropy: the emulated
 board has no TRNG), boots `hg_qemu.run(CONFIG_JSON)` (firmware/hg_qemu.py;
-state in RAM for the qemu session: there is no filesystem), and relays UDP
-on 127.0.0.1:PORT to CoAP over SLIP on the UART. The device console arrives
-as link control frames; "restart" is a warm restart in the same qemu (RAM
-kept). The device's free heap (GET /status) is shown after every step.
+state in the board's SSRAM "flash" for the qemu session: there is no
+filesystem), and relays UDP on 127.0.0.1:PORT to CoAP over SLIP on the UART.
+The SUIT signing key made for it is one HSS level of LMS H10 / LM-OTS W8 (a
+1456-byte signature, an envelope of about 2 KB instead of 5.7 KB with the
+default two H10/W4 levels). The device console arrives as link control
+frames; "restart" is a warm restart in the same qemu (state kept). The
+device's free heap and largest free block (GET /status) are shown after
+every step.
 See boards/qemu_an386/README.md for what fits the heap today.
 
   tools/run_demo.py [--micropython BIN] [--dir build/run] [--port 5783] [--board unix|qemu_an386]
@@ -296,6 +300,37 @@ def _device_keygen(output):
         device_cmd._run_tool = real
 
 
+@contextlib.contextmanager
+def _small_suit_key():
+    """device_cmd.provision making a one-level HSS SUIT key (LMS H10 /
+    LM-OTS W8: 1024 manifests) instead of two levels of H10/W4: the
+    signature is 1456 bytes instead of 5076, so the envelope a 64 KiB board
+    holds in RAM while it authenticates it is about 2 KB instead of 5.7 KB.
+    Through its _suit_keygen seam (device_cmd.provision has no option)."""
+    real = device_cmd._suit_keygen
+
+    def small(path, pubpath):
+        import hgstore
+        import lms
+        import lms_state
+
+        from hourglass.lms_cmd import _KeyLock
+
+        with _KeyLock(path):
+            signer = lms_state.generate(hgstore.FileStorage(path), levels=1, lms_type=lms.LMS_SHA256_M32_H10,
+                                        ots_type=lms.LMOTS_SHA256_N32_W8, chunk=16)
+        pub = bytes(signer.public_key)
+        with open(pubpath, "wb") as f:
+            f.write(pub)
+        return pub
+
+    device_cmd._suit_keygen = small
+    try:
+        yield
+    finally:
+        device_cmd._suit_keygen = real
+
+
 class Story:
     def __init__(self, args):
         self.args = args
@@ -347,12 +382,14 @@ class Story:
         if not self.qemu or self.inv is None or self.runner is None or not self.runner.alive():
             return
         try:
-            free = self.status().get("free_heap")
+            st = self.status()
         except (device_cmd.DeviceError, OSError, ValueError) as e:
             self.detail("heap: GET /status failed (%s)" % e)
             return
-        self.heap.append((n, free))
-        self.detail("device heap free after this step: %s of 49152 bytes" % free)
+        free = st.get("free_heap")
+        self.heap.append((n, free, st.get("heap_block")))
+        self.detail("device heap free after this step: %s of 49152 bytes (largest free block %s)"
+                    % (free, st.get("heap_block")))
 
     # ------------------------------------------------------------ helpers
     def wait_ready(self, timeout=30.0):
@@ -411,16 +448,17 @@ class Story:
             raise StepFailed(str(e))
         self.detail("qemu-system-arm mps2-an386 started: %s" % _show(self.args.elf))
         if self.args.eat == "hmac":
-            self.inv = device_cmd.provision("demo", state=self.state, home=self.home, address=self.address,
-                                            micropython=self.args.micropython, board="qemu_an386",
-                                            eat_mode="hmac")
+            with _small_suit_key():
+                self.inv = device_cmd.provision("demo", state=self.state, home=self.home, address=self.address,
+                                                micropython=self.args.micropython, board="qemu_an386",
+                                                eat_mode="hmac")
             self.detail("UEID %s... (type 0x01, random, made on this host)" % self.inv["ueid"][:18])
             self.detail("EAT key: HMAC-SHA256 (COSE_Mac0), a 32-byte secret made on this host and given to")
             self.detail("  the device in its config (an HSS-LMS token does not fit the 48 KiB heap with")
             self.detail("  today's lib/: --eat hss tries it; see boards/qemu_an386/README.md)")
         else:
             out = self.runner.exec_raw("import hg_qemu; hg_qemu.keygen(%r)" % os.urandom(32).hex())
-            with _device_keygen(out):
+            with _device_keygen(out), _small_suit_key():
                 self.inv = device_cmd.provision("demo", state=self.state, home=self.home, address=self.address,
                                                 micropython=self.args.micropython, board="qemu_an386")
             self.detail("UEID %s... (type 0x01, made by the device with its key)" % self.inv["ueid"][:18])
@@ -519,7 +557,8 @@ class Story:
         self.first_env = saved
         self.detail("app 1.1.0 (%d bytes) in a SUIT envelope of %d bytes, sequence number %d," % (
             len(APP_1_1_0), len(env), seq))
-        self.detail("signed with the host's HSS-LMS key; POST /suit/manifest over OSCORE, block-wise:")
+        self.detail("signed with the host's HSS-LMS key%s; POST /suit/manifest over OSCORE, block-wise:"
+                    % (" (one level, H10/W8)" if self.qemu else ""))
         self.restarts_before = self.runner.starts
         code, rep = device_cmd.push_envelope(self.inv, env, timeout=120, quiet=False)
         ok, text = device_cmd.describe_report(rep) if rep else (False, "no report")
@@ -631,7 +670,8 @@ class Story:
         if self.qemu:
             if self.heap:
                 self.say("device heap free (GET /status after each step): %s; lowest %d of 49152 bytes" % (
-                    ", ".join("%d: %s" % h for h in self.heap), min(h[1] for h in self.heap)))
+                    ", ".join("%d: %s" % h[:2] for h in self.heap), min(h[1] for h in self.heap)))
+                self.say("largest free block (same steps): %s" % ", ".join("%d: %s" % (h[0], h[2]) for h in self.heap))
             if self.runner is not None and self.runner.stat:
                 self.say("device link at the end: %s" % self.runner.stat)
         if failed or skipped:
