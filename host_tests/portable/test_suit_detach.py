@@ -157,3 +157,36 @@ def test_detach_still_checks_everything():
     # the wrong key
     e = raises(se.SuitError, se.authenticate, raw, [se.mac0_verifier(b"\x01" * 32)], detach=True)
     assert e.code == se.SUIT_ERR_AUTHENTICATION
+
+
+def test_signed_second_pass_needs_no_cose():
+    # the device's two-pass authentication: once the verifiers are unloaded
+    # the same bytes are accepted only over the digest the first pass verified
+    import sys
+
+    key = cose.decode_key(read_binary("suit/hg_create_hmac.cose_key"))
+    raw = read_binary("suit/hg_create_hmac.suit")
+    first = se.authenticate(bytearray(raw), [se.mac0_verifier(key)], detach=True)
+    saved = sys.modules.pop("cose")
+    try:
+        env = se.authenticate(bytearray(raw), (), detach=True, signed=first.digest_bytes)
+        assert "cose" not in sys.modules  # not imported again
+    finally:
+        sys.modules["cose"] = saved
+    assert env.authenticated and env.auth_blocks == []
+    assert env.sequence_number == first.sequence_number and env.components == first.components
+    assert bytes(se.member(env, se.M_INSTALL)) == bytes(se.member(first, se.M_INSTALL))
+    # another digest (one bit): refused, and nothing interpreted
+    other = bytearray(first.digest_bytes)
+    other[-1] ^= 1
+    e = raises(se.SuitError, se.authenticate, raw, (), detach=True, signed=bytes(other))
+    assert e.code == se.SUIT_ERR_AUTHENTICATION
+    e = raises(se.SuitError, se.authenticate, raw, (), signed=first.digest_bytes[:-1])
+    assert e.code == se.SUIT_ERR_AUTHENTICATION
+    # the manifest changed after the first pass: its digest check still runs
+    man = bytes(first.manifest)
+    i = raw.find(man)
+    bad = bytearray(raw)
+    bad[i + len(man) - 1] ^= 1
+    e = raises(se.SuitError, se.authenticate, bad, (), detach=True, signed=first.digest_bytes)
+    assert e.code == se.SUIT_ERR_DIGEST_MISMATCH

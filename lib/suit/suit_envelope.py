@@ -8,7 +8,9 @@
 #
 # Every problem with the input raises SuitError (a ValueError) carrying a
 # numeric .code (SUIT_ERR_*, RIOT-style names). Runs on CPython and
-# MicroPython; needs cbor, hgcrypto and cose (lib/).
+# MicroPython; needs cbor, hgcrypto and cose (lib/). cose is imported only
+# by the functions that verify blocks (not at module level), so a device can
+# unload it (~3 KB on the 64 KiB board) once the envelope is authenticated.
 try:
     from micropython import const
 except ImportError:
@@ -18,7 +20,6 @@ except ImportError:
 
 
 import cbor
-import cose
 import hgcrypto
 
 # CBOR tag of SUIT_Envelope_Tagged
@@ -233,6 +234,8 @@ def sign1_verifier(pub, alg):
     through cose (alg must be registered there, e.g. lms.register_cose())."""
 
     def fn(msg, payload):
+        import cose
+
         if msg.type != cose.TAG_SIGN1 or msg.alg != alg:
             return False
         cose.sign1_verify(pub, msg, detached_payload=payload, expected_alg=alg)
@@ -246,6 +249,8 @@ def mac0_verifier(key, alg=None):
     a cose.COSEKey), optionally only of algorithm alg."""
 
     def fn(msg, payload):
+        import cose
+
         if msg.type != cose.TAG_MAC0 or (alg is not None and msg.alg != alg):
             return False
         cose.mac0_verify(key, msg, detached_payload=payload, expected_alg=alg)
@@ -257,6 +262,8 @@ def mac0_verifier(key, alg=None):
 def _verify_blocks(env, verify_fns):
     if not env.auth_blocks:
         raise SuitError(_SUIT_ERR_AUTHENTICATION, "no authentication block")
+    import cose
+
     payload = bytes(env.digest_bytes)
     for block in env.auth_blocks:
         try:
@@ -279,7 +286,7 @@ def _verify_blocks(env, verify_fns):
 # ------------------------------------------------------------ authenticate
 
 
-def authenticate(envelope, verify_fns, detach=False):
+def authenticate(envelope, verify_fns, detach=False, signed=None):
     """Authenticate an Envelope (or envelope bytes) and decode the manifest's
     top level. verify_fns: callables fn(cose_msg, detached_payload) that
     return True after verifying a block they handle, False for blocks they do
@@ -291,7 +298,14 @@ def authenticate(envelope, verify_fns, detach=False):
     once verified, so the Envelope no longer refers to that buffer unless
     it has integrated payloads: the caller can then let the envelope bytes
     go (with HSS-LMS most of them are the ~5 KB signature) before the
-    update runs."""
+    update runs.
+
+    signed: the SUIT_Digest bytes (.digest_bytes) that an earlier
+    authenticate() of these same, unchanged envelope bytes verified: the
+    envelope's digest must equal them (constant time) in place of verifying
+    the COSE blocks again, so this second pass needs neither cose nor the
+    verifiers in RAM (the device reloads the envelope this way once they
+    are unloaded). verify_fns is then not used."""
     env = envelope
     if not isinstance(env, Envelope):
         env = decode_envelope(envelope)
@@ -307,7 +321,10 @@ def authenticate(envelope, verify_fns, detach=False):
     # 1. digest of the manifest, 2. signature/MAC over the digest
     check_digest(env.digest, env.manifest)
     try:
-        _verify_blocks(env, verify_fns)
+        if signed is None:
+            _verify_blocks(env, verify_fns)
+        elif not env.auth_blocks or not hgcrypto.ct_equal(bytes(env.digest_bytes), bytes(signed)):
+            raise SuitError(_SUIT_ERR_AUTHENTICATION, "authentication failed")
     except MemoryError:  # cbor/cose/lms let it through: it is not a bad signature
         raise SuitError(_SUIT_ERR_NO_MEM, "out of memory")
     if detach:
