@@ -843,7 +843,10 @@ class Device:
             self._ident, signer, measure=measure,
             bootcount=self.bootcount, uptime=self.uptime_s, oemid=cfg["oemid"],
             hwmodel=cfg["hwmodel"].encode(), hwversion=[cfg["hwversion"], _MULTIPART],
-            swname="hourglass", swversion=[self.version or "0", _SEMVER], report=self._last_report)
+            swname="hourglass", swversion=[self.version or "0", _SEMVER], report=self._last_report,
+            # a firmware image measured apart from the app (ESP32's "fw" OTA
+            # component) is reported as its own submodule (RFC 9711 4.2.18)
+            submods={"firmware": ["fw"]})
 
     def _installed(self):
         return self._summary[2]
