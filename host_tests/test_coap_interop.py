@@ -288,8 +288,12 @@ def test_libcoap_observe(demo):
 def test_libcoap_observe_block2(demo):
     port, _ = demo
     p = _coap_client("-s", "2", "-B", "3", "coap://127.0.0.1:%d/obs-big" % port, timeout=20)
-    assert p.stdout.count(b"counter=") >= 3
-    assert all(len(chunk) >= 1490 for chunk in p.stdout.split(b"counter=")[1:])
+    chunks = p.stdout.split(b"counter=")[1:]
+    # every notification arrives whole (its Block2 body reassembled), except
+    # that the last one may be cut off when -s ends the subscription while
+    # its blocks are still being fetched
+    assert sum(len(c) >= 1490 for c in chunks) >= 3, [len(c) for c in chunks]
+    assert all(len(c) >= 1490 for c in chunks[:-1]), [len(c) for c in chunks]
 
 
 # ------------------------------------------------------------------ our client -> aiocoap server
