@@ -43,6 +43,7 @@ import time
 import pytest
 
 import coap_msg as m
+from floodgen import malformed_coap
 from procs import free_udp_port, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,25 +123,11 @@ class Flood:
         self.mid += 1
         good = _msg(m.CON, m.GET, self.mid, b"\x01\x02", "hello")
         k = r.randrange(10)
-        if k == 0:
-            return bytes(r.getrandbits(8) for _ in range(r.randint(0, 60)))
-        if k == 1:
-            return good[: r.randint(0, 3)]  # truncated header
-        if k == 2:
-            return bytes([(good[0] & 0x3F) | (r.choice((0, 2, 3)) << 6)]) + good[1:]  # version
-        if k == 3:
-            return bytes([(good[0] & 0xF0) | r.randint(9, 15)]) + good[1:]  # TKL 9-15
-        if k == 4:  # option delta nibble 15 (not the payload marker)
-            return good[:6] + bytes([0xF1, 0x00]) + good[6:]
-        if k == 5:  # option length running past the end
-            return good[:6] + bytes([0xBD, 0x40]) + b"ab"
-        if k == 6:  # payload marker with no payload
-            return good + b"\xff"
         if k == 7:  # unknown critical option: 4.02
             return _msg(m.CON, m.GET, self.mid, b"\x03", "hello", [(2049, b"z")])
         if k == 8:  # more options than the decoder takes: 4.00
             return _msg(m.CON, m.GET, self.mid, b"\x04", "hello", [(m.URI_QUERY, "q")] * 40)
-        return bytes([0x40, r.choice((0x20, 0x3F, 0xC1, 0xE0)), self.mid >> 8 & 255, self.mid & 255])
+        return malformed_coap(r, good, k, self.mid)
 
     def next(self, sources):
         """(source index, datagram)."""

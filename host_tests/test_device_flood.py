@@ -92,6 +92,7 @@ import coap_msg as m
 import oscore
 from hgstore import MemoryStorage
 from hourglass import oscore_cmd
+from floodgen import malformed_coap
 from procs import free_udp_port, stop_process
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -261,20 +262,6 @@ class Flood:
         good.set_path("status")
         good = good.encode()
         k = r.randrange(10) if k is None else k
-        if k == 0:
-            return bytes(r.getrandbits(8) for _ in range(r.randint(0, 60)))
-        if k == 1:
-            return good[: r.randint(0, 3)]  # truncated header
-        if k == 2:
-            return bytes([(good[0] & 0x3F) | (r.choice((0, 2, 3)) << 6)]) + good[1:]  # version
-        if k == 3:
-            return bytes([(good[0] & 0xF0) | r.randint(9, 15)]) + good[1:]  # TKL 9-15
-        if k == 4:  # option delta nibble 15 (not the payload marker)
-            return good[:6] + bytes([0xF1, 0x00]) + good[6:]
-        if k == 5:  # option length running past the end
-            return good[:6] + bytes([0xBD, 0x40]) + b"ab"
-        if k == 6:  # payload marker with no payload
-            return good + b"\xff"
         if k == 7:  # unknown critical option
             x = m.Message(m.CON, m.GET, mid, b"\x03")
             x.set_path("status")
@@ -286,7 +273,7 @@ class Flood:
             for _ in range(40):
                 x.add(m.URI_QUERY, b"q")
             return x.encode()
-        return bytes([0x40, r.choice((0x20, 0x3F, 0xC1, 0xE0)), mid >> 8, mid & 255])
+        return malformed_coap(r, good, k, mid)
 
     def _bad_oscore(self, i, k=None):
         """A CON POST whose OSCORE part is wrong in one way, and the code
