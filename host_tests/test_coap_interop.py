@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -29,31 +28,11 @@ from coap_msg import CHANGED, CONTENT, GET, POST, PUT  # noqa: E402
 from coap_client import Client  # noqa: E402
 from coap_ep import Endpoint  # noqa: E402
 from coap_udp import AsyncClient, UDPTransport  # noqa: E402
-from procs import free_udp_port, stop_process
+from procs import coap_ready, free_udp_port, stop_process
 
 
 def pattern(n, salt=0):
     return bytes(((i * 7) + (i >> 8) + salt) & 255 for i in range(n))
-
-
-def _ready(port, timeout=20.0):
-    """True once GET /hello on port answers (raw CoAP over a CPython socket)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.2)
-    req = bytes([0x41, 0x01, 0x00, 0x01, 0x55, 0xB5]) + b"hello"
-    end = time.time() + timeout
-    try:
-        while time.time() < end:
-            s.sendto(req, ("127.0.0.1", port))
-            try:
-                data, _ = s.recvfrom(2048)
-                if data[1] == CONTENT:
-                    return True
-            except (socket.timeout, ConnectionRefusedError):
-                time.sleep(0.05)
-        return False
-    finally:
-        s.close()
 
 
 def _runtimes():
@@ -71,7 +50,7 @@ def demo(request):
     proc = subprocess.Popen([exe, DEMO, "--port", str(port), "--interval", "200", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        if not _ready(port):
+        if not coap_ready(port):
             proc.kill()
             out, err = proc.communicate(timeout=5)
             pytest.fail("demo server did not start: %s" % err.decode(errors="replace")[-500:])

@@ -8,7 +8,6 @@ ended here and every wait has a timeout."""
 import asyncio
 import hashlib
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ import time
 import pytest
 
 from hgstore import MemoryStorage
-from procs import free_udp_port, stop_process
+from procs import coap_ready, free_udp_port, stop_process
 
 import suit_envelope as se
 from suit_fetch import CoapFetcher
@@ -173,25 +172,6 @@ def test_fetch_bad_uris():
 
 
 # ------------------------------------------------------------------ our servers
-def _ready(port, timeout=20.0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.settimeout(0.2)
-    req = bytes([0x41, 0x01, 0x00, 0x01, 0x55, 0xB5]) + b"hello"
-    end = time.time() + timeout
-    try:
-        while time.time() < end:
-            s.sendto(req, ("127.0.0.1", port))
-            try:
-                data, _ = s.recvfrom(2048)
-                if data[1] == 0x45:
-                    return True
-            except (socket.timeout, ConnectionRefusedError):
-                time.sleep(0.05)
-        return False
-    finally:
-        s.close()
-
-
 def test_fetch_256k_from_our_demo_server():
     """coap_demo.py (our server core) under the PyPI micropython."""
     if not os.path.exists(PYPI_MP):
@@ -200,7 +180,7 @@ def test_fetch_256k_from_our_demo_server():
     proc = subprocess.Popen([PYPI_MP, DEMO, "--port", str(port), "--size", str(SIZE), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert _ready(port), "demo server did not start"
+        assert coap_ready(port), "demo server did not start"
         st, pf = platform()
         pf.begin_update(Env())
         w = pf.open_writer(FW, SIZE)
