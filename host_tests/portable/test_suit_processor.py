@@ -274,6 +274,28 @@ def test_update_then_boot_real_bytes():
     assert r.result[1][1] == 2  # reported against manifest-sequence-number
 
 
+def test_check_update_refuses_what_process_update_refuses_first():
+    # the lean device's check before it stages an envelope (no platform)
+    env = _env(_install(), seq_no=6)
+    sp.check_update(env, 5)
+    sp.check_update(env, -1, False, sr.Report(env))
+    for stored in (6, 7):
+        r = sr.Report(env)
+        e = raises(se.SuitError, sp.check_update, env, stored, False, r)
+        assert e.code == se.SUIT_ERR_SEQUENCE_NUMBER
+        dec = _roundtrip(r)
+        assert dec["result"]["code"] == se.SUIT_ERR_SEQUENCE_NUMBER and dec["result"]["record"][1] == 2
+        # process_update reports the same refusal the same way
+        f = _device()
+        f.stored = stored
+        r2 = sr.Report(env)
+        raises(se.SuitError, sp.process_update, env, f, r2)
+        assert _roundtrip(r2)["result"] == dec["result"] and f.commits == []
+    r = sr.Report(env)
+    e = raises(se.SuitError, sp.check_update, env, 5, True, r)
+    assert e.code == se.SUIT_ERR_POLICY_FORBIDDEN and _roundtrip(r)["result"]["code"] == e.code
+
+
 def test_integrated_payload_and_write():
     env = _env(_install("#app"), payloads={"#app": IMG})
     f = _device()

@@ -4,6 +4,8 @@
 #   payload-fetch, install, validate (each preceded by the shared sequence);
 #   platform.commit_update(env, written) on success, platform.abort_update()
 #   on any failure, and the SuitError is re-raised.
+# check_update(env, stored_sequence, in_trial=False, report=None): the
+#   anti-rollback and trial checks alone, before an envelope is kept.
 # process_boot(env, platform, report=None): rollback check (a manifest older
 #   than platform.stored_sequence() is refused), then validate, load, invoke.
 #
@@ -707,6 +709,31 @@ def _fail(p, report, e):
     report.fail(e, where[0], where[1], where[2], where[3])
 
 
+def _check_newer(p, env, stored):
+    if env.sequence_number <= stored:
+        p.section = _M_SEQUENCE_NUMBER
+        p.cur = 0
+        raise _err(_SUIT_ERR_SEQUENCE_NUMBER, "sequence number not newer", _R_CONDITION)
+
+
+def check_update(env, stored_sequence, in_trial=False, report=None):
+    """What process_update refuses before it touches a slot, for a device
+    that decides whether to keep an envelope before it installs it (the
+    lean device stages it and installs at restart): SuitError (report
+    filled as process_update fills it) when the sequence number is not
+    greater than stored_sequence, or while a trial boot is not confirmed.
+    process_update checks both again."""
+    p = None
+    try:
+        p = _Proc(env, None, report, True)
+        _check_newer(p, env, stored_sequence)
+        if in_trial:
+            raise SuitError(_SUIT_ERR_POLICY_FORBIDDEN, "trial boot not confirmed")
+    except SuitError as e:
+        _fail(p, report, e)
+        raise
+
+
 def process_update(env, platform, report=None):
     """Run the update procedure of an authenticated Envelope. Returns after
     platform.commit_update(); raises SuitError after platform.abort_update()."""
@@ -714,10 +741,7 @@ def process_update(env, platform, report=None):
     try:
         p = _Proc(env, platform, report, True)
         p.check_manifest()
-        if env.sequence_number <= platform.stored_sequence():
-            p.section = _M_SEQUENCE_NUMBER
-            p.cur = 0
-            raise _err(_SUIT_ERR_SEQUENCE_NUMBER, "sequence number not newer", _R_CONDITION)
+        _check_newer(p, env, platform.stored_sequence())
         platform.begin_update(env)
         for key in (_M_PAYLOAD_FETCH, _M_INSTALL, _M_VALIDATE):
             p.run_section(key)
