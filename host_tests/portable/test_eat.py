@@ -365,6 +365,20 @@ def test_mac_tokens_both_algorithms():
         assert t.alg == alg and len(t.message.tag_or_signature) == tlen
         assert t.leaf() is None
         assert eat.components(t.claims)["app"]["digest"] == APP_DIGEST
+        # laid out in one buffer, byte for byte what COSE's own Mac0 makes
+        payload = t.message.content
+        want = cose.cwt_wrap(cose.mac0_create(att.signer, payload, alg,
+                                              unprotected={cose.H_KID: prov["ueid"]}))
+        assert bytes(att._token(payload)) == want
+
+
+def test_suit_report_from_flash_is_not_copied():
+    # the report callable may return a bytearray over flash (the qemu board):
+    # the token carries its bytes
+    report = bytearray(cbor.dumps({1: [-16, b"\x02" * 32], 2: b"ok"}))
+    _st, prov, att = _mac_device(report=lambda: report)
+    c = eat.verify(att.attest(NONCE), prov["cose_key"], NONCE).claims
+    assert c[eat.C_MEASUREMENTS] == [[eat.CF_HG_SUIT_REPORT, bytes(report)]]
 
 
 def test_suit_report_rides_along():

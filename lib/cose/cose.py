@@ -641,12 +641,19 @@ def mac0_create(
     detached=False,
 ):
     """COSE_Mac0 bytes. detached=True sends nil in place of the payload."""
-    key = _bytes_arg(_key_material(key, alg, _OP_MAC_CREATE, _KTY_SYMMETRIC, "k"), "key")
     payload = _bytes_arg(payload, "payload")
     a, prot, pb, unprot = _prepare(alg, _KIND_MAC, protected, unprotected)
-    pre = _structure_prefix(_CTX_MAC0, pb, external_aad, len(payload))
-    tag = a.mac(key, (pre, payload))
+    tag = mac0_tag(key, pb, payload, alg, external_aad)
     return _encode_msg(_TAG_MAC0, [pb, unprot, None if detached else payload, tag], tagged)
+
+
+def mac0_tag(key, protected_bytes, payload, alg, external_aad=b""):
+    """The tag of a COSE_Mac0 with these encoded protected headers (which
+    must name alg), for a caller that lays the message out itself."""
+    a = get_alg(alg, _KIND_MAC)
+    key = _bytes_arg(_key_material(key, alg, _OP_MAC_CREATE, _KTY_SYMMETRIC, "k"), "key")
+    pre = _structure_prefix(_CTX_MAC0, protected_bytes, external_aad, len(payload))
+    return a.mac(key, (pre, payload))
 
 
 def mac0_verify(key, data, external_aad=b"", detached_payload=None, expected_alg=None):

@@ -178,7 +178,7 @@ class EATError(ValueError):
 
 
 def _is_bytes(x):
-    return isinstance(x, (bytes, bytearray))
+    return isinstance(x, (bytes, bytearray, memoryview))
 
 
 def _is_int(x):
@@ -548,32 +548,34 @@ class Attester:
         if rep:
             if not _is_bytes(rep):
                 raise EATError(_EAT_ERR_CLAIM, "SUIT report must be bytes")
-            c.setdefault(_C_MEASUREMENTS, []).append([_CF_HG_SUIT_REPORT, bytes(rep)])
+            # a view: the report may sit in flash (no heap copy)
+            c.setdefault(_C_MEASUREMENTS, []).append([_CF_HG_SUIT_REPORT, memoryview(rep)])
         return parse_claims(c)
 
     def attest(self, nonce):
         """The token (bytearray) for nonce: 61(18([...])) or 61(17([...]))."""
         _gc()
         payload = cbor.dumps(self.claims(nonce))
-        if self.alg != _ALG_HSS_LMS:
-            return bytearray(cose.cwt_wrap(cose.mac0_create(
-                self.signer, payload, self.alg, unprotected={cose.H_KID: self.ueid})))
-        return self._sign1(payload)
+        return self._token(payload)
 
-    def _sign1(self, payload):
-        # One buffer for the whole token; a signer with sign_into writes its
-        # signature straight into it (no signature-sized temporary).
+    def _token(self, payload):
+        # One buffer for the whole token (no copies of the payload-sized
+        # message); a signer with sign_into writes its signature straight
+        # into it (no signature-sized temporary).
         s = self.signer
         prot = self._prot
-        tbs = cose.sig_structure(prot, b"", payload)
-        inplace = hasattr(s, "sign_into") and hasattr(s, "sig_len")
-        sig = None
-        if inplace:
-            n = s.sig_len()
+        tbs = None
+        inplace = False
+        if self.alg != _ALG_HSS_LMS:
+            sig = cose.mac0_tag(s, prot, payload, self.alg)
+            tag = b"\xd8\x3d\xd1\x84"  # 61(17([...])): CWT, COSE_Mac0
         else:
-            sig = s.sign(tbs)
-            n = len(sig)
-        head = (b"\xd8\x3d\xd2\x84" + cbor.head(2, len(prot)) + prot + self._unprot
+            tag = b"\xd8\x3d\xd2\x84"  # 61(18([...])): CWT, COSE_Sign1
+            tbs = cose.sig_structure(prot, b"", payload)
+            inplace = hasattr(s, "sign_into") and hasattr(s, "sig_len")
+            sig = None if inplace else s.sign(tbs)
+        n = s.sig_len() if inplace else len(sig)
+        head = (tag + cbor.head(2, len(prot)) + prot + self._unprot
                 + cbor.head(2, len(payload)))
         sh = cbor.head(2, n)
         off = len(head) + len(payload) + len(sh)
