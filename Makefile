@@ -87,10 +87,17 @@ qemu_make = $(BUILD_ENV) $(MAKE) -C $(mpy_dir)/ports/qemu -j$(JOBS) BOARD=MPS2_A
 	BOARD_DIR=$(QEMU_BOARD_DIR) HG_ROOT=$(ROOT) MBEDTLS_DIR=$(mbedtls_dir) MICROPY_MPYCROSS=$(BUILD)/mpy-cross/mpy-cross \
 	USER_C_MODULES=$(CMODULES)
 
+# The port's objects do not depend on the board's .mk and .ld (heap size,
+# memory map): a change there rebuilds the image from scratch.
+qemu_clean_if_board_changed = @if [ -f $(1)/firmware.elf ] && [ -n "$$(find $(QEMU_BOARD_DIR)/mpconfigboard.mk \
+	$(QEMU_BOARD_DIR)/*.ld -newer $(1)/firmware.elf)" ]; then echo "qemu board settings changed: clean $(1)"; \
+	rm -rf $(1); fi
+
 $(BUILD)/mpy-cross/mpy-cross:
 	$(BUILD_ENV) $(MAKE) -C $(mpy_dir)/mpy-cross -j$(JOBS) BUILD=$(BUILD)/mpy-cross >/dev/null
 
 $(QEMU_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(wildcard $(QEMU_BOARD_DIR)/*) $(FIRMWARE_PY)
+	$(call qemu_clean_if_board_changed,$(QEMU_BUILD))
 	$(qemu_make) BUILD=$(QEMU_BUILD) FROZEN_MANIFEST=$(QEMU_BOARD_DIR)/manifest.py
 	@touch $@
 
@@ -101,6 +108,7 @@ qemu-test: bootstrap
 
 $(QEMU_TEST_BUILD)/firmware.elf: $(BUILD)/mpy-cross/mpy-cross $(LIB_SOURCES) $(CMODULE_SOURCES) $(PORTABLE_TESTS) $(wildcard $(QEMU_BOARD_DIR)/*) $(ROOT)/tools/freeze_tests.py $(FIRMWARE_PY)
 	$(PY) $(ROOT)/tools/freeze_tests.py --out $(BUILD)/qemu_test_frozen --board-manifest $(QEMU_BOARD_DIR)/manifest.py
+	$(call qemu_clean_if_board_changed,$(QEMU_TEST_BUILD))
 	$(qemu_make) BUILD=$(QEMU_TEST_BUILD) FROZEN_MANIFEST=$(BUILD)/qemu_test_frozen/manifest.py
 	@touch $@
 
