@@ -17,6 +17,7 @@
 #   eat, eat.*      the EAT identity and HSS key (made ON the device: keygen)
 #   suit.suit.*     SUIT slots, state and anti-rollback sequence (suit_slots)
 #   hg.boots        boot count          hg.report   the last SUIT report
+#   hg.update       (lean) an envelope staged for the next boot, or empty
 #   SAFE            (a file) safe mode: no app, only /status
 # Without a filesystem (the qemu board, firmware/hg_qemu.py): state_dir None,
 # storage=fn(sub) -> a storage object (hgstore interface) for each of the
@@ -36,7 +37,7 @@
 # block); the SUIT verifiers are made for each update and unloaded before it
 # is processed (_authenticate_lean). GET /status adds "heap_block", the
 # largest free block (fragmentation, not only the total, decides whether a
-# request fits).
+# request fits) and "heap_total".
 # upload=: a preallocated bytearray that /suit/manifest bodies (and fetched
 # envelopes) go into instead of a heap buffer per update; larger ones get
 # 4.13. The qemu board passes a staging area outside the heap (hg_qemu).
@@ -82,6 +83,12 @@
 #   5.02 a payload or the envelope URI could not be fetched
 #   5.00 anything else (write failed, ...)
 #   5.03 another update is being processed
+# lean=True: 2.01 Created (no payload, Location-Path suit/report) instead of
+# 2.04 once the envelope is authenticated, newer than the installed one and
+# no trial is running: it is kept in the state ("hg.update") and installed
+# at the restart that follows, before anything else takes heap (the 64 KiB
+# board cannot process it next to the servers); the report of that install
+# is at /suit/report after the restart. Refusals answer as above, at once.
 import gc
 import sys
 
@@ -105,6 +112,7 @@ from coap_msg import (
     CF_TEXT,
     CHANGED,
     CONTENT,
+    CREATED,
     BAD_REQUEST,
     UNAUTHORIZED,
     FORBIDDEN,
@@ -191,6 +199,20 @@ def heap_free():
         except MemoryError:
             hi = mid - 1
     return free, lo
+
+
+def _fresh(x):
+    """A copy of x (lists, tuples, dicts, bytes, str) made now."""
+    if isinstance(x, dict):
+        return {_fresh(k): _fresh(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        y = [_fresh(v) for v in x]
+        return y if isinstance(x, list) else tuple(y)
+    if isinstance(x, (bytes, bytearray, memoryview)):
+        return bytes(bytearray(x))
+    if isinstance(x, str):
+        return "%s" % x
+    return x
 
 
 def heap_note():
@@ -459,7 +481,6 @@ class Device:
         self.boot = None
         self.boot_report = None
         self.signer = None
-        self.attester = None
         self.version = None
         self.app_error = None
         self.app_ticks = []
@@ -508,6 +529,14 @@ class Device:
         self._count_boot()
         self.srv = Server(max_observers=4, max_block1=1)
         cfg, problem = read_config(self.dir, self._config)
+        if cfg is not None and self.lean and not self.safe:
+            self.cfg = cfg
+            if self._install_staged():
+                # and boot again: the install has scattered what it kept
+                # (report, logs, module leftovers) over the heap, and the
+                # servers' long-lived objects would land in its holes
+                self.exit_code = EXIT_RESTART
+                return self
         if cfg is not None:
             try:
                 problem = self._provisioned(cfg)
@@ -524,14 +553,18 @@ class Device:
             self.ep = Endpoint(server=self.srv)
             return self
         self.cfg = cfg
-        if self.exit_code is not None:
-            return self  # the trial app failed to start: restart at once
         self._resources()
         if self.lean:
             # a smaller duplicate-response cache: one large response
             self.ep = Endpoint(server=self.osrv, dedup_cap=8, dedup_bytes=1024)
         else:
             self.ep = Endpoint(server=self.osrv)
+        # the app last: what compiling it keeps then sits above the device's
+        # own long-lived objects, not between them (lean: fewer holes)
+        if self.mode == "normal":
+            self._load_app()
+        if self.exit_code is not None:
+            return self  # the trial app failed to start: restart at once
         self._drop_suit()
         gc.collect()
         self.log("%s: %s mode, app %s, boot %d" % (cfg["name"], self.mode, self.version,
@@ -539,13 +572,13 @@ class Device:
         return self
 
     # ------------------------------------------------------------ lean mode
-    def _release(self):
-        # lean: forget the on-demand modules; their heap comes back once the
-        # objects made from them are gone
+    def _release(self, keep=None):
+        # lean: forget the on-demand modules (but keep); their heap comes
+        # back once the objects made from them are gone
         if not self.lean:
             return
         for name in LEAN_DROP:
-            if name in sys.modules:
+            if name != keep and name in sys.modules:
                 del sys.modules[name]
         gc.collect()
 
@@ -554,14 +587,20 @@ class Device:
         # the SUIT platform go (_platform() makes it again)
         if not self.lean:
             return
+        keep = None
         if self.pf is not None:
-            self._summary = self._slot_summary() + (self.pf.installed(),)
+            keep = self._slot_summary() + (self.pf.installed(),)
         if self.boot is not None:
             self._trial_names = self.boot.trial()
             self._deadline = self.boot.deadline
         self.pf = None
         self.boot = None
         self._release()
+        if keep is not None:
+            # copied now that the modules are gone: the copy fills low holes
+            # instead of staying above theirs and splitting the free heap
+            self._summary = None
+            self._summary = _fresh(keep)
 
     def _trial(self):
         """Names of the components in an unconfirmed trial (lean: as the
@@ -642,10 +681,6 @@ class Device:
         self._release()
         self.mode = "safe" if self.safe else "normal"
         self._suit(cfg)
-        if self.mode == "normal":
-            self._load_app()
-        else:
-            self.version = None
         return None
 
     def _eat_identity(self, cfg):
@@ -665,7 +700,7 @@ class Device:
             return "ueid does not match the device's EAT key"
         self._ident = ident
         if self.lean:
-            # the key is loaded for each token (_LeanAttester); a damaged
+            # the key is loaded for each token (_DeviceAttester); a damaged
             # key shows there (5.03), not here
             return None
         try:
@@ -826,8 +861,7 @@ class Device:
             return
         from eat_resource import AttestResource
 
-        self.attester = self._attester(self.signer)
-        AttestResource(self.attester).add_to(osrv)
+        AttestResource(_DeviceAttester(self)).add_to(osrv)
 
     def _attester(self, signer):
         from eat import Attester
@@ -858,7 +892,7 @@ class Device:
         try:
             from eat_resource import AttestResource
 
-            res = AttestResource(_LeanAttester(self), max_cache=1)
+            res = AttestResource(_DeviceAttester(self), max_cache=1)
             res._cache = self._att_cache  # the token a Block2 continuation asks for again
             return res.handler(req)
         except MemoryError:  # importing it (its handler answers its own)
@@ -926,6 +960,7 @@ class Device:
               "free_heap": free, "bootcount": self.bootcount, "suit_sequence": seq}
         if block is not None:
             st["heap_block"] = block
+            st["heap_total"] = gc.mem_free() + gc.mem_alloc()
         if self.problem is not None:
             st["problem"] = self.problem
         if self.app_error is not None:
@@ -999,8 +1034,8 @@ class Device:
         return response(CONTENT, r, CF_CBOR)
 
     def _last_report(self):
-        r = self.hg.read("report")
-        return None if r is None else bytes(r)
+        # as stored (on the qemu board a view of flash: no heap copy)
+        return self.hg.read("report")
 
     def _progress(self, done, total):
         if self.feed is not None:
@@ -1030,12 +1065,7 @@ class Device:
             else:
                 env = authenticate(data, self._verifiers_now(), detach=True)
         except SuitError as e:
-            from suit_report import Report
-
-            self.log("update rejected: %s (code %d)" % (e, e.code))
-            # a manifest that does not match its signed digest is not authentic
-            code = UNAUTHORIZED if e.code == -7 else _SUIT_CODES.get(e.code, BAD_REQUEST)
-            return self._reported(code, Report.for_envelope_error(data, e))
+            return self._rejected(data, e)
         data = None
         gc.collect()
         from suit_processor import process_update
@@ -1052,8 +1082,82 @@ class Device:
             self.log("update failed: %s" % e)
             rep.fail(SuitError(SUIT_ERR_ABORT, "internal error"), 0, 0, 0)
             return self._reported(INTERNAL_SERVER_ERROR, rep)
-        self.log("update installed: sequence %d, restarting into the trial" % env.sequence_number)
+        self.log("update installed: sequence %d" % env.sequence_number)
         return self._reported(CHANGED, rep)
+
+    def _rejected(self, data, e):
+        from suit_report import Report
+
+        self.log("update rejected: %s (code %d)" % (e, e.code))
+        # a manifest that does not match its signed digest is not authentic
+        code = UNAUTHORIZED if e.code == -7 else _SUIT_CODES.get(e.code, BAD_REQUEST)
+        return self._reported(code, Report.for_envelope_error(data, e))
+
+    def _stage(self, box):
+        # lean: an update is checked now (authentic, newer than the
+        # installed one, no trial running) and answered 2.01, and the
+        # envelope is kept in the state; it is installed at the restart
+        # that follows (_install_staged), before the servers, OSCORE and
+        # the app take their share of the heap: on this board, processing
+        # it next to them does not fit. process_update checks it all again.
+        from suit_envelope import SuitError
+
+        data = box.pop()
+        gc.collect()
+        try:
+            env = self._authenticate_lean(data)
+        except SuitError as e:
+            return self._rejected(data, e)
+        from suit_processor import check_update
+        from suit_report import Report
+
+        rep = Report(env)
+        seq = self._slot_summary()[1]
+        try:
+            check_update(env, -1 if seq is None else seq, bool(self._trial()), rep)
+        except SuitError as e:
+            self.log("update refused: %s (code %d)" % (e, e.code))
+            return self._reported(_SUIT_CODES.get(e.code, INTERNAL_SERVER_ERROR), rep)
+        seq = env.sequence_number
+        env = rep = None
+        self._release()
+        try:
+            self.hg.write("update", data)
+        except OSError as e:
+            self.log("update not staged: %s" % e)
+            return INTERNAL_SERVER_ERROR, b""
+        self.log("update: manifest sequence %d authenticated and staged (%d bytes); it is installed"
+                 " at the restart" % (seq, len(data)))
+        return CREATED, b""
+
+    def _install_staged(self):
+        # lean: install what _stage kept, first thing at boot. The record is
+        # cleared before the install starts, so an envelope that stops the
+        # device is not tried again at every boot; a power cut during the
+        # install loses the update, never the image in use (process_update
+        # commits last). The report is at /suit/report as usual.
+        # True when there was one (installed or not).
+        data = self.hg.read("update")
+        if not data:
+            return False
+        try:
+            self.hg.write("update", b"")
+        except OSError as e:
+            self.log("staged update not cleared (%s): not installed" % e)
+            return False
+        self.log("update: installing the staged envelope (%d bytes)" % len(data))
+        try:
+            code = self._apply([data])[0]
+            if code == CHANGED:
+                self.log("update: installed; restarting into the trial")
+            else:
+                self.log("update: not installed; restarting")
+        except Exception as e:  # the device boots whatever happened
+            self.log("update: internal error %s" % e)
+        data = None
+        self.pf = None
+        self._release()
+        return True
 
     def _authenticate_lean(self, data):
         # Two passes over the same envelope bytes, so that the HSS-LMS
@@ -1068,9 +1172,9 @@ class Device:
         from suit_envelope import authenticate
 
         signed = authenticate(data, self._verifiers_now(), detach=True).digest_bytes
-        self._release()
-        from suit_envelope import authenticate
-
+        # suit_envelope stays (it imports cose only while it verifies): the
+        # caller's SuitError is still the class that the second pass raises
+        self._release("suit_envelope")
         return authenticate(data, (), detach=True, signed=signed)
 
     def _reported(self, code, rep):
@@ -1107,16 +1211,23 @@ class Device:
             box.append(body)
             body = None
         if res is None:
-            res = self._apply(box)
+            res = self._stage(box) if self.lean else self._apply(box)
         self._upd_req = None
         code, rep = res
-        resp = response(code, rep, CF_CBOR)
+        if code == CREATED:  # lean: staged; the report follows the restart
+            resp = response(code)
+            resp.add(8, b"suit")  # Location-Path: /suit/report
+            resp.add(8, b"report")
+        else:
+            resp = response(code, rep, CF_CBOR)
         b1 = req.opt_uint(BLOCK1)
         if b1 is not None:
             resp.add(BLOCK1, b1 & ~8)
         now = self.clock()
         self.srv.respond(req, resp, now)
-        if code == CHANGED:
+        if code == CHANGED or code == CREATED:
+            self.log("restarting into the new image" if code == CHANGED else
+                     "restarting to install the update")
             self._restart(now)
         else:
             self._drop_suit()
@@ -1196,28 +1307,31 @@ class _LazyFetcher:
         return CoapFetcher(timeout_ms=dev.fetch_timeout, progress=dev._progress).fetch(uri, writer)
 
 
-class _LeanAttester:
-    """What AttestResource calls in lean mode: the signer is loaded for
-    this token and closed again (the unused leaves of its reservation go
-    back), and the Attester lives for this token only."""
+class _DeviceAttester:
+    """What AttestResource calls: an Attester made for each token, so that
+    it tells what runs now (the app's version is known only once the app
+    has started, after the resources exist). lean: an HSS signer is loaded
+    for this token and closed again (the unused leaves of its reservation
+    go back)."""
 
     def __init__(self, dev):
         self._dev = dev
 
     def attest(self, nonce):
-        import eat
-
         dev = self._dev
-        signer = dev._ident.get("mac_key")
-        if signer is None:
+        signer = dev.signer  # the HMAC key, or the HSS signer (not lean)
+        own = signer is None
+        if own:
+            import eat
+
             signer = eat.load_signer(dev.store("eat"), dev._ident)
         try:
             return dev._attester(signer).attest(nonce)
-        except MemoryError:  # AttestResource answers 5.03; the console says why
-            dev.log("attest: out of heap making the token (%s)" % heap_note())
+        except MemoryError as e:  # AttestResource answers 5.03; the console says why
+            dev.log("attest: out of heap making the token: %s (%s)" % (e, heap_note()))
             raise
         finally:
-            c = getattr(signer, "close", None)
+            c = getattr(signer, "close", None) if own else None
             if c is not None:
                 c()
 

@@ -5,7 +5,7 @@
 #     "eat", "suit"), kept in this module for the qemu session. The port
 #     has no filesystem, so the records go to the board's SSRAM above the
 #     code (0x300000-0x400000, memory-mapped like a small MCU's internal
-#     flash, as the 64 KiB end-to-end test does), not to the 48 KiB heap:
+#     flash, as the 64 KiB end-to-end test does), not to the 51 KiB heap:
 #     only a 16-byte handle per record stays there. Records are appended
 #     and never rewritten in place (the hgstore contract: a value read
 #     stays valid); 1 MiB lasts a demo session ("flash full" otherwise);
@@ -25,10 +25,12 @@
 #   - console lines as link control frames b"\x00log <text>": the UART
 #     carries SLIP frames, so plain text would reach the bridge as a bogus
 #     datagram ("hg: ..." even passes for a CoAP header);
-#   - exit code 3 (update installed, POST /reset, trial not confirmed): a
-#     WARM restart - a new Device on the same RAM state, in this process,
-#     after dropping every module the old one imported. A real board resets
-#     and finds its state in flash; here RAM is the "flash" and survives.
+#   - exit code 3 (update staged or installed, POST /reset, trial not
+#     confirmed): a WARM restart - a new Device on the same RAM state, in
+#     this process, after dropping every module the old one imported. A
+#     real board resets and finds its state in flash; here RAM is the
+#     "flash" and survives. A staged update is installed by the Device at
+#     the boot that follows (hg_device lean mode), which restarts again.
 #
 #   raw REPL: import hg_qemu; hg_qemu.keygen('<64 hex digits or more>')
 #             import hg_qemu; hg_qemu.run('{"version": 1, ...}')

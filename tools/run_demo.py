@@ -30,8 +30,9 @@ The SUIT signing key made for it is one HSS level of LMS H10 / LM-OTS W8 (a
 default two H10/W4 levels). The device console arrives as link control
 frames; "restart" is a warm restart in the same qemu (state kept). The
 device's free heap and largest free block (GET /status) are shown after
-every step.
-See boards/qemu_an386/README.md for what fits the heap today.
+every step. Requests go in 512-byte blocks; the update is answered 2.01
+(staged) and installed at the next boot, and step 8 reads its report from
+/suit/report after the restart (boards/qemu_an386/README.md).
 
   tools/run_demo.py [--micropython BIN] [--dir build/run] [--port 5783] [--board unix|qemu_an386]
                     [--elf build/qemu_an386/firmware.elf] [--qemu-bin qemu-system-arm] [--eat hmac|hss]"""
@@ -342,10 +343,12 @@ class Story:
         self.runner = None
         self.inv = None
         self.first_env = None
+        self.staged = None  # the envelope of a 2.01 (installed at the restart)
         self.digest0 = None
         self.total = 10
         self.qemu = args.board == "qemu_an386"
         self.heap = []  # (step, free heap) on qemu
+        self.heap_total = None
 
     # ------------------------------------------------------------ output
     def say(self, text=""):
@@ -387,9 +390,10 @@ class Story:
             self.detail("heap: GET /status failed (%s)" % e)
             return
         free = st.get("free_heap")
+        self.heap_total = st.get("heap_total")
         self.heap.append((n, free, st.get("heap_block")))
-        self.detail("device heap free after this step: %s of 49152 bytes (largest free block %s)"
-                    % (free, st.get("heap_block")))
+        self.detail("device heap free after this step: %s of %s bytes (largest free block %s)"
+                    % (free, self.heap_total, st.get("heap_block")))
 
     # ------------------------------------------------------------ helpers
     def wait_ready(self, timeout=30.0):
@@ -454,8 +458,8 @@ class Story:
                                                 eat_mode="hmac")
             self.detail("UEID %s... (type 0x01, random, made on this host)" % self.inv["ueid"][:18])
             self.detail("EAT key: HMAC-SHA256 (COSE_Mac0), a 32-byte secret made on this host and given to")
-            self.detail("  the device in its config (an HSS-LMS token does not fit the 48 KiB heap with")
-            self.detail("  today's lib/: --eat hss tries it; see boards/qemu_an386/README.md)")
+            self.detail("  the device in its config (--eat hss: an HSS-LMS key made on the device;")
+            self.detail("  see boards/qemu_an386/README.md)")
         else:
             out = self.runner.exec_raw("import hg_qemu; hg_qemu.keygen(%r)" % os.urandom(32).hex())
             with _device_keygen(out), _small_suit_key():
@@ -561,6 +565,12 @@ class Story:
                     % (" (one level, H10/W8)" if self.qemu else ""))
         self.restarts_before = self.runner.starts
         code, rep = device_cmd.push_envelope(self.inv, env, timeout=120, quiet=False)
+        self.staged = env if code == 0x41 else None
+        if self.staged is not None:
+            # a board that installs at its restart (hg_device lean mode)
+            self.detail("%s: authenticated and staged; the device installs it as it restarts"
+                        % device_cmd.code_text(code))
+            return
         ok, text = device_cmd.describe_report(rep) if rep else (False, "no report")
         self.detail("%s: %s" % (device_cmd.code_text(code), text))
         if code != 0x44 or not ok:
@@ -575,6 +585,12 @@ class Story:
         self.detail("the device exited with code %d (restart requested); started again" % self.runner.exits[-1])
         self.wait_ready()
         self.console()
+        if self.staged is not None:
+            rep = device_cmd.staged_report(self.inv, self.staged, timeout=30)
+            ok, text = device_cmd.describe_report(rep) if rep else (False, "no report of this update")
+            self.detail("GET /suit/report after the restart: %s" % text)
+            if not ok:
+                raise StepFailed("the staged update was not installed")
         log = self.runner.log_text()
         if "trial" not in log.split("restart requested")[-1]:
             raise StepFailed("no trial boot on the console")
@@ -669,8 +685,9 @@ class Story:
                                                          _show(self.home)))
         if self.qemu:
             if self.heap:
-                self.say("device heap free (GET /status after each step): %s; lowest %d of 49152 bytes" % (
-                    ", ".join("%d: %s" % h[:2] for h in self.heap), min(h[1] for h in self.heap)))
+                self.say("device heap free (GET /status after each step): %s; lowest %d of %s bytes" % (
+                    ", ".join("%d: %s" % h[:2] for h in self.heap), min(h[1] for h in self.heap),
+                    self.heap_total))
                 self.say("largest free block (same steps): %s" % ", ".join("%d: %s" % (h[0], h[2]) for h in self.heap))
             if self.runner is not None and self.runner.stat:
                 self.say("device link at the end: %s" % self.runner.stat)

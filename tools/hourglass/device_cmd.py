@@ -60,6 +60,10 @@ DEFAULT_ADDRESS = "coap://127.0.0.1:5683"
 BOARD_STATE = "/hg"
 EXIT_RESTART = 3  # the device asks its runner for a restart (update, /reset)
 MAX_ENVELOPE = 65536  # the device's /suit/manifest cap
+# Request block size per board (inventory "block_size"): the 64 KiB qemu
+# board decrypts each OSCORE block into a fresh heap buffer, and a run of
+# 1 KiB is not always free there once it has served a while.
+BLOCK_SIZES = {"qemu_an386": 512}
 CF_OCTET_STREAM = 42
 CF_CBOR = 60
 CF_JSON = 50
@@ -172,6 +176,8 @@ def add_arguments(parser):
     u.add_argument("--encrypt", action="store_true", help="encrypt the app with the device's KEK")
     u.add_argument("--save", help="also write the envelope here")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
+    u.add_argument("--block-size", type=int, help="bytes per CoAP block (16 ... 1024; default: the "
+                   "inventory's, 1024, or 512 for qemu_an386)")
     u.add_argument("--timeout", type=float, default=120.0)
 
     a = sub.add_parser("attest", parents=[home], help="get an EAT from the device and verify it",
@@ -620,7 +626,8 @@ def provision(name, state=None, port=None, home=None, address=None, update_serve
                "state": state, "port": port, "oscore": params,
                "suit_key": "suit.key", "suit_pub": _hex(suit_pub), "sequence": 0,
                "suit": {k: cfg["suit"][k] for k in ("vendor_id", "class_id", "kek", "components")},
-               "eat_mode": eat_mode, "eat_pub": None}
+               "eat_mode": eat_mode, "eat_pub": None,
+               "block_size": BLOCK_SIZES.get(board, 1024)}
         if state is not None:
             step = "writing %s/config.json" % state
             write_json_atomic(os.path.join(state, "config.json"), cfg, private=True)
@@ -766,11 +773,20 @@ class Progress:
             self.shown = False
 
 
+def block_szx(size):
+    """CoAP block SZX of a block size (16, 32, ... 1024 bytes)."""
+    for szx in range(7):
+        if 16 << szx == size:
+            return szx
+    raise DeviceError("block size %r: one of 16, 32, 64, 128, 256, 512, 1024" % (size,))
+
+
 def request(inv, method, path, payload=b"", cf=None, accept=None, uri=None, timeout=30.0,
-            progress=None, observe=0, on_notify=None, plain=False, max_body=1 << 20):
+            progress=None, observe=0, on_notify=None, plain=False, max_body=1 << 20, block_size=None):
     """One CoAP request to the device (OSCORE unless plain). Returns the
     Exchange (ex.response / ex.error / ex.notifications). observe=N waits for
-    N notifications (the first response counts) and deregisters."""
+    N notifications (the first response counts) and deregisters. Request
+    bodies go in blocks of block_size (default: the inventory's)."""
     import asyncio
 
     import coap_client
@@ -793,7 +809,8 @@ def request(inv, method, path, payload=b"", cf=None, accept=None, uri=None, time
             if ctx is not None:
                 layer.add_peer(t.peer(host, port), ctx)
             ac = AsyncClient(t, cl)
-            kw = {"payload": payload, "cf": cf, "accept": accept}
+            kw = {"payload": payload, "cf": cf, "accept": accept,
+                  "szx": block_szx(block_size or inv.get("block_size") or 1024)}
             if progress is not None:
                 kw["callback"] = progress
             if observe:
@@ -986,13 +1003,40 @@ def report_code(data):
     return 0 if res is True else res["code"]
 
 
-def push_envelope(inv, env, uri=None, timeout=120.0, quiet=False):
+def push_envelope(inv, env, uri=None, timeout=120.0, quiet=False, block_size=None):
     """POST the envelope to /suit/manifest. Returns (CoAP code, report bytes)."""
     prog = Progress(not quiet, "  upload ")
     ex = request(inv, 2, "suit/manifest", payload=env, cf=CF_OCTET_STREAM, uri=uri, timeout=timeout,
-                 progress=prog)
+                 progress=prog, block_size=block_size)
     r = _response(ex, "POST /suit/manifest")
     return r.code, bytes(r.payload)
+
+
+def staged_report(inv, env, uri=None, timeout=60.0):
+    """After 2.01 (a device that installs at its restart, hg_device lean
+    mode): the device's report of this envelope from GET /suit/report once
+    it is back, or None if none came within timeout."""
+    import suit_envelope
+    import suit_report
+
+    want = bytes(suit_envelope.decode_envelope(env).digest[1])
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            ex = request(inv, 1, "suit/report", uri=uri, timeout=max(1.0, min(5.0, deadline - time.time())))
+        except DeviceError:  # not back yet
+            continue
+        r = ex.response
+        if r is not None and r.code == 0x45:
+            data = bytes(r.payload)
+            try:
+                got = bytes(suit_report.decode(data)["digest"][1])
+            except (ValueError, KeyError, TypeError):
+                got = None
+            if got == want:
+                return data
+        time.sleep(0.5)
+    return None
 
 
 # ------------------------------------------------------------------ attest
@@ -1279,7 +1323,20 @@ def _run(args):
             from .suit_create import write_atomic
 
             write_atomic(args.save, env)
-        code, rep = push_envelope(inv, env, args.uri, args.timeout, args.quiet)
+        code, rep = push_envelope(inv, env, args.uri, args.timeout, args.quiet, args.block_size)
+        if code == 0x41:
+            print("%s: authenticated and staged; the device installs it as it restarts" % code_text(code))
+            rep = staged_report(inv, env, args.uri, args.timeout)
+            if rep is None:
+                print("no report of this update from %s within %.0f s (hourglass device status %s)"
+                      % (inv["address"], args.timeout, inv["name"]))
+                return 1
+            ok, text = describe_report(rep)
+            print("after the restart: %s" % text)
+            if ok:
+                print("the device restarted into the new app (trial boot)")
+                return 0
+            return 1
         ok, text = describe_report(rep) if rep else (False, "no report")
         print("%s: %s" % (code_text(code), text))
         if code == 0x44 and ok:
