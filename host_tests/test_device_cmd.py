@@ -562,3 +562,71 @@ def test_update_encrypted(home, tmp_path, monkeypatch):
     suit_processor.process_update(e, pf)
     assert pf.stored_sequence() == seq
     assert [i for i in pf.state["app"][5] if i is not None][-1][0] == hgcrypto.sha256_digest(src)
+
+
+def test_update_staged_by_a_lean_device_then_its_report(home, tmp_path, monkeypatch, capsys):
+    # a board that installs at its restart answers 2.01 with no report; the
+    # tool waits for the report of THIS envelope on /suit/report
+    import suit_envelope
+    import suit_report
+
+    _inventory(home, tmp_path, monkeypatch)
+    app = tmp_path / "app.py"
+    app.write_text('VERSION = "1.1.0"\n')
+    sent = {}
+
+    def push(inv, env, uri=None, timeout=120.0, quiet=False, block_size=None):
+        sent["env"], sent["block_size"] = env, block_size
+        return 0x41, b""
+
+    class Obj:
+        pass
+
+    def report_for(env):
+        d = suit_envelope.decode_envelope(env).digest
+        r = suit_report.Report([d[0], bytes(d[1])])
+        r.success()
+        return r.encode()
+
+    answers = []
+
+    def request(inv, method, path, **kw):
+        assert (method, path) == (1, "suit/report")
+        a = answers.pop(0) if len(answers) > 1 else answers[0]  # the last one stays
+        if a is None:
+            raise device_cmd.DeviceError("no answer (restarting)")
+        ex = Obj()
+        ex.response = Obj()
+        ex.response.code, ex.response.payload = 0x45, a
+        return ex
+
+    monkeypatch.setattr(device_cmd, "push_envelope", push)
+    monkeypatch.setattr(device_cmd, "request", request)
+    old = report_for(device_cmd.build_update(device_cmd.load_device("u1"), str(app))[0])
+    answers[:] = [None, old]  # down, then still the report of an earlier update
+    rc = cli.main(["device", "update", "u1", "--app", str(app), "--block-size", "256", "--timeout", "1.5"])
+    out = capsys.readouterr().out
+    assert rc == 1 and sent["block_size"] == 256
+    assert "2.01 Created: authenticated and staged" in out and "no report of this update" in out
+
+    answers[:] = [None]
+    real_push = push
+
+    def push_then_report(inv, env, *a, **k):
+        answers.append(report_for(env))
+        return real_push(inv, env, *a, **k)
+
+    monkeypatch.setattr(device_cmd, "push_envelope", push_then_report)
+    rc = cli.main(["device", "update", "u1", "--app", str(app), "--timeout", "10"])
+    out = capsys.readouterr().out
+    assert rc == 0 and sent["block_size"] is None, out
+    assert "after the restart: SUIT report: success" in out
+    assert "the device restarted into the new app" in out
+
+
+def test_block_sizes():
+    assert [device_cmd.block_szx(16 << n) for n in range(7)] == list(range(7))
+    for bad in (0, 100, 2048):
+        with pytest.raises(device_cmd.DeviceError, match="one of 16, 32"):
+            device_cmd.block_szx(bad)
+    assert device_cmd.BLOCK_SIZES["qemu_an386"] == 512
