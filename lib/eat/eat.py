@@ -579,7 +579,8 @@ class Attester:
                 + cbor.head(2, len(payload)))
         sh = cbor.head(2, n)
         off = len(head) + len(payload) + len(sh)
-        _gc()  # the claims are garbage now: room for the token
+        if tbs is not None:
+            _gc()  # HSS: the claims and signing garbage go first: room for the token
         buf = bytearray(off + n)
         buf[0:len(head)] = head
         buf[len(head):len(head) + len(payload)] = payload
