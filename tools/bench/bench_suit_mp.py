@@ -56,7 +56,10 @@ gc.collect()
 from suit_slots import SlotPlatform  # noqa: E402
 gc.collect()
 
-# what CoapFetcher.fetch() imports lazily: part of the resting device
+# what authenticate() and CoapFetcher.fetch() import lazily: part of the
+# resting device
+import cose  # noqa: E402,F401
+gc.collect()
 import coap_client  # noqa: E402,F401
 gc.collect()
 import coap_ep  # noqa: E402,F401
