@@ -54,6 +54,7 @@ except ImportError:
 _TICK_MS = const(100)  # hg_device.TICK_MS
 _EXIT_RESTART = const(3)
 _MAX_RESTARTS = const(16)  # a device that restarts in a loop stops here
+_STABLE_MS = const(10000)  # ... a loop: each boot ended within this time
 _MAX_LOG = const(200)  # bytes of one console line
 _FLASH_BASE = const(0x00300000)  # the images' code ends below 1.5 MB of the 4 MiB SSRAM
 _FLASH_END = const(0x00400000)
@@ -248,6 +249,16 @@ class _Console:
         self._frame(self._write, b"\x00log " + b)
 
 
+def _ms():
+    # a millisecond clock for telling quick restarts from a served boot
+    import time
+
+    try:
+        return time.ticks_ms()  # qemu: the frozen time shim
+    except AttributeError:
+        return int(time.monotonic() * 1000)  # CPython
+
+
 def _io():
     import coap_serial
 
@@ -296,13 +307,17 @@ def run(config, io=None, hw=None, clock=None):
     try:
         restarts = 0
         while True:
+            t0 = _ms()
             code = _serve(config, link, relay, log, hw, clock)
             if code != _EXIT_RESTART:
                 return code
-            restarts += 1
+            # an update takes two restarts (staged, installed): only quick
+            # ones in a row make a loop
+            restarts = restarts + 1 if (_ms() - t0) & 0x3FFFFFFF < _STABLE_MS else 1
             log("hg: restart requested (exit %d)" % code)
             if restarts > _MAX_RESTARTS:
-                log("hg: %d restarts in one session: stopped" % restarts)
+                log("hg: %d restarts in a row, each within %d s of the last: stopped"
+                    % (restarts, _STABLE_MS // 1000))
                 return code
             _unload()
             log("hg: warm restart: a new Device on the same RAM state (a real board resets and"
