@@ -34,7 +34,7 @@
 # for each token and closed (its leaf reservation given back); the /attest
 # resource (eat_resource) is made for each request and keeps its one cached
 # token here for the Block2 continuations (only a token larger than one
-# block); the SUIT verifiers are made for each update and unloaded before it
+# block, until its last block went out; blocks are 512 bytes); the SUIT verifiers are made for each update and unloaded before it
 # is processed (_authenticate_lean). GET /status adds "heap_block", the
 # largest free block (fragmentation, not only the total, decides whether a
 # request fits) and "heap_total".
@@ -527,7 +527,9 @@ class Device:
             _mkdir(self.dir)
         self.hg = self.store("hg")
         self._count_boot()
-        self.srv = Server(max_observers=4, max_block1=1)
+        # lean: 512-byte blocks (a token over that goes by Block2), so that
+        # protecting a response never needs a free run of 1 KiB
+        self.srv = Server(max_observers=4, max_block1=1, block_szx=5 if self.lean else 6)
         cfg, problem = read_config(self.dir, self._config)
         if cfg is not None and self.lean and not self.safe:
             self.cfg = cfg
@@ -901,13 +903,19 @@ class Device:
         finally:
             res = None
             self._release()
-            # a token that fits one block needs no Block2 continuation (a
-            # retransmission is the duplicate cache's): drop it; a larger
-            # one (HSS) is copied now that the modules are gone, so it sits
+            # a token is kept only while blocks of it remain to be asked
+            # for: once this answer carried its last block, a continuation
+            # is not needed (a retransmission is the duplicate cache's).
+            # What stays is copied now that the modules are gone, so it sits
             # low in the heap rather than in the middle of their hole
-            bs = 16 << self.srv.block_szx
+            try:
+                b2 = req.block2()
+            except Exception:  # malformed: the server answered it already
+                b2 = None
+            szx = self.srv.block_szx if b2 is None else min(b2[2], self.srv.block_szx)
+            sent = ((0 if b2 is None else b2[0]) + 1) << (szx + 4)
             self._att_cache[:] = [[bytes(memoryview(x)) if isinstance(x, (bytes, bytearray)) else x
-                                   for x in e] for e in self._att_cache if len(e[2]) > bs]
+                                   for x in e] for e in self._att_cache if len(e[2]) > sent]
             gc.collect()
 
     def uptime_s(self):

@@ -145,3 +145,40 @@ def test_a_staged_envelope_that_stops_the_install_is_not_tried_again(board, monk
     dev = b.boot()  # no loop: the record was cleared first
     assert dev.exit_code is None and dev.version == "1.0.0"
     assert dev.status()["suit_sequence"] == -1
+
+
+def test_lean_attest_keeps_a_token_only_until_its_last_block(board):
+    # 512-byte blocks on this board; a token over that is kept for the
+    # Block2 continuations and dropped once its last block has gone out
+    import cbor
+    import eat
+    from coap_msg import BLOCK2, Message
+
+    b, _key, _tmp = board
+    dev = b.boot()
+    assert dev.srv.block_szx == 5
+    b.storage("hg").write("report", cbor.dumps({99: [[-16, bytes(32)]], 3: [b"r" * 600], 4: True}))
+
+    def post(num=None, payload=b""):
+        m = Message(code=2, payload=payload)
+        m.add(12, 42)
+        if num is not None:
+            m.add(BLOCK2, (num << 4) | 5)
+        m.peer = ("10.0.0.1", 5683)
+        return dev._attest_lean(m)
+
+    nonce = os.urandom(16)
+    r = post(payload=nonce)
+    token = bytes(r.payload)
+    assert 1024 < len(token) <= 1536 and len(dev._att_cache) == 1
+    assert bytes(post(1).payload) == token and len(dev._att_cache) == 1
+    assert bytes(post(2).payload) == token and dev._att_cache == []
+    # the COSE_Key the host keeps for this device (device_cmd: eat.key)
+    key = cbor.dumps({1: 4, 2: bytes.fromhex(b.config["ueid"]), 3: 5,
+                      -1: bytes.fromhex(b.config["eat"]["mac_key"])})
+    claims = eat.verify(token, key, nonce).claims
+    assert [eat.CF_HG_SUIT_REPORT, bytes(b.storage("hg").read("report"))] in claims[eat.C_MEASUREMENTS]
+    # a short token is not kept at all
+    b.storage("hg").write("report", b"")
+    r = post(payload=os.urandom(16))
+    assert len(r.payload) <= 512 and dev._att_cache == []
