@@ -44,3 +44,51 @@ def stop_process(proc, timeout=5):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout)
+
+
+class ImageServer:
+    """An aiocoap server in a thread serving bytes at coap://127.0.0.1:PORT/PATH
+    ({"fw/image.bin": data, ...}; the ETag of each is the first 4 bytes of
+    its SHA-256): the update server a device fetches payloads from,
+    block-wise. close() stops it."""
+
+    def __init__(self, files, port=None):
+        import asyncio
+        import hashlib
+        import threading
+
+        import aiocoap
+        import aiocoap.resource as aio_resource
+
+        class _File(aio_resource.Resource):
+            def __init__(self, data):
+                super().__init__()
+                self.data = data
+
+            async def render_get(self, request):
+                return aiocoap.Message(payload=self.data, etag=hashlib.sha256(self.data).digest()[:4])
+
+        self.port = port or free_udp_port()
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._stop = None
+
+        async def serve():
+            site = aio_resource.Site()
+            for path, data in files.items():
+                site.add_resource(path.split("/"), _File(data))
+            ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", self.port))
+            self._stop = asyncio.Event()
+            ready.set()
+            await self._stop.wait()
+            await ctx.shutdown()
+
+        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True)
+        self.thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the aiocoap image server did not start on port %d" % self.port)
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(10)
+        self.loop.close()

@@ -5,7 +5,6 @@ server (in a thread of this process), from our demo server
 core in a thread (a representation that changes mid-transfer); the Writer's
 limit, 4.04, an unreachable server and unsupported URIs. Every server is
 ended here and every wait has a timeout."""
-import asyncio
 import hashlib
 import os
 import subprocess
@@ -15,14 +14,13 @@ import time
 import pytest
 
 from hgstore import MemoryStorage
-from procs import coap_ready, free_udp_port, stop_process
+from procs import ImageServer, coap_ready, free_udp_port, stop_process
 
 import suit_envelope as se
 from suit_fetch import CoapFetcher
 from suit_slots import SlotPlatform
 
-aiocoap = pytest.importorskip("aiocoap")
-from aiocoap import resource as aio_resource  # noqa: E402
+pytest.importorskip("aiocoap")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "firmware", "coap_demo.py")
@@ -51,41 +49,12 @@ class Env:
 
 
 # ------------------------------------------------------------------ aiocoap server
-class _Image(aio_resource.Resource):
-    async def render_get(self, request):
-        return aiocoap.Message(payload=IMAGE, etag=b"\x01\x02")
-
-
-class _Small(aio_resource.Resource):
-    async def render_get(self, request):
-        return aiocoap.Message(payload=b"tiny image")
-
-
 @pytest.fixture(scope="module")
 def aio_port():
     """Port of an aiocoap server running in a background thread."""
-    port = free_udp_port()
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop = {}
-
-    async def serve():
-        site = aio_resource.Site()
-        site.add_resource(["fw", "image.bin"], _Image())
-        site.add_resource(["small"], _Small())
-        ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", port))
-        stop["ev"] = asyncio.Event()
-        ready.set()
-        await stop["ev"].wait()
-        await ctx.shutdown()
-
-    th = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
-    th.start()
-    assert ready.wait(10), "aiocoap server did not start"
-    yield port
-    loop.call_soon_threadsafe(stop["ev"].set)
-    th.join(10)
-    loop.close()
+    srv = ImageServer({"fw/image.bin": IMAGE, "small": b"tiny image"})
+    yield srv.port
+    srv.close()
 
 
 def test_fetch_256k_from_aiocoap(aio_port):

@@ -170,53 +170,6 @@ def _spec(path, seq, image, uri=None):
                    "components": [comp]}, f)
 
 
-class ImageServer:
-    """An aiocoap server in a thread serving files at coap://127.0.0.1:PORT/NAME
-    (the update server the device fetches payloads from, block-wise)."""
-
-    def __init__(self, files):
-        import asyncio
-        import threading
-
-        import aiocoap
-        import aiocoap.resource as aio_resource
-
-        class _File(aio_resource.Resource):
-            def __init__(self, data):
-                super().__init__()
-                self.data = data
-
-            async def render_get(self, request):
-                return aiocoap.Message(payload=self.data, etag=hashlib.sha256(self.data).digest()[:4])
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.stop_ev = None
-
-        async def serve():
-            site = aio_resource.Site()
-            for name, data in files.items():
-                site.add_resource([name], _File(data))
-            ctx = await aiocoap.Context.create_server_context(site, bind=("127.0.0.1", self.port))
-            self.stop_ev = asyncio.Event()
-            ready.set()
-            await self.stop_ev.wait()
-            await ctx.shutdown()
-
-        self.thread = threading.Thread(target=lambda: self.loop.run_until_complete(serve()), daemon=True)
-        self.thread.start()
-        if not ready.wait(10):
-            raise SystemExit("soak: the CoAP image server did not start")
-
-    def close(self):
-        self.loop.call_soon_threadsafe(self.stop_ev.set)
-        self.thread.join(10)
-
-
 def _hourglass(*args):
     r = subprocess.run(HOURGLASS + list(args), cwd=ROOT, capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools")))
@@ -293,6 +246,9 @@ def suit(args):
         if args.fetch:
             # version 2's payload is fetched over CoAP block-wise, so kills
             # also land in the middle of the transfer
+            sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+            from procs import ImageServer  # the tests' aiocoap update server
+
             server = ImageServer({"app2.bin": images[2]})
         for v in (1, 2):
             img = os.path.join(work, "app%d.bin" % v)
