@@ -602,7 +602,8 @@ def decode(data, zero_copy=False):
 def decode_options(data, off, mv=None, hdr=None):
     """Options and payload of data[off:] (RFC 7252 section 3.1) under the
     caps at the top: (opts, payload). Also parses OSCORE's inner plaintext.
-    The payload is a slice of memoryview mv when one is given. Failures raise
+    The payload is a slice of memoryview mv when one is given (mv=True: of
+    a memoryview of data, made only when there is a payload). Failures raise
     CoAPError subclasses carrying hdr. Option values are bytes even when
     data is a memoryview."""
     n = len(data)
@@ -619,6 +620,8 @@ def decode_options(data, off, mv=None, hdr=None):
         if b == 0xFF:
             if off == n:
                 _fail(CoAPFormatError, "payload marker without payload", hdr)
+            if mv is True:
+                mv = memoryview(data)
             payload = data[off:] if mv is None else mv[off:]
             break
         ln = b & 15

@@ -484,7 +484,8 @@ def _ccm(key, nonce, aad, tag_len, src, n, decrypt):
         rv[j] = rm[j << 4 : (j << 4) + 16]
     # B0: flags, nonce, message length.
     t[0] = (64 if la else 0) | (((tag_len - 2) >> 1) << 3) | (q - 1)
-    t[1 : 1 + nl] = nonce
+    for j in range(nl):  # (a slice assignment puts a slice object on the heap)
+        t[1 + j] = nonce[j]
     v = n
     j = 15
     while v:
@@ -504,13 +505,16 @@ def _ccm(key, nonce, aad, tag_len, src, n, decrypt):
             for j in range(hl - 1, 1, -1):
                 r[j] = v & 0xFF
                 v >>= 8
-        _mac_padded(enc, xo, x, t, r, rv, memoryview(aad), la, hl)
-    src = memoryview(src)
+        # a view only when the AAD is sliced (longer than the scratch)
+        _mac_padded(enc, xo, x, t, r, rv, aad if hl + la <= cap else memoryview(aad), la, hl)
+    if decrypt or n > cap:
+        src = memoryview(src)  # sliced below
     # A_0: flags, nonce, counter 0. Slots in c hold A_1 ... A_k; a message
     # of < 2^(8L) octets never carries out of the L-octet counter field.
     a0 = bytearray(_BLOCK)
     a0[0] = q - 1
-    a0[1 : 1 + nl] = nonce
+    for j in range(nl):
+        a0[1 + j] = nonce[j]
     c = _ctr_slots(a0, k, 1)
     ks = bytearray(cap)
     out = bytearray(n if decrypt else n + tag_len)

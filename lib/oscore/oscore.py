@@ -334,7 +334,7 @@ def _parse_inner(pt):
     if len(pt) < 1:
         raise _decode_error()
     try:
-        opts, payload = decode_options(pt, 1, memoryview(pt))
+        opts, payload = decode_options(pt, 1, True)
     except CoAPError:
         raise _decode_error()
     for num, _ in opts:
@@ -452,6 +452,8 @@ class SecurityContext:
         self._snb = civ ^ self._id_part(sender_id)
         self._rnb = civ ^ self._id_part(recipient_id)
         self._alg_cbor = _cbor_int(alg)
+        self._aad_kid = None  # aad(): the AAD up to the kid, for this kid
+        self._aad_head = None
         self.window = ReplayWindow(window, storage is None)
         self.ssn = ssn
         # Persistence: the record's static part and the reserved bound.
@@ -486,22 +488,27 @@ class SecurityContext:
         """AAD = Enc_structure ["Encrypt0", h'', bstr .cbor aad_array],
         written into one buffer (kid <= 7, piv <= 5 bytes: the aad_array is
         under 24 bytes, so its bstr head is one byte)."""
-        ac = self._alg_cbor
-        nk = len(kid)
+        head = self._aad_head
+        if head is None or self._aad_kid != kid:
+            # everything before the Partial IV, made once per kid (a server
+            # sees one: its peer's), byte 11 set per request
+            h = bytearray(_AAD_PREFIX)
+            h.append(0)
+            h.extend(b"\x85\x01\x81")
+            h.extend(self._alg_cbor)
+            h.append(0x40 | len(kid))
+            h.extend(kid)
+            head = self._aad_head = bytes(h)
+            self._aad_kid = bytes(kid)
+        n = len(head)
         npv = len(piv)
-        arr_len = 3 + len(ac) + 1 + nk + 1 + npv + 1
-        out = bytearray(11 + 1 + arr_len)
-        out[0:11] = _AAD_PREFIX
-        out[11] = 0x40 | arr_len
-        out[12:15] = b"\x85\x01\x81"
-        p = 15 + len(ac)
-        out[15:p] = ac
-        out[p] = 0x40 | nk
-        out[p + 1 : p + 1 + nk] = kid
-        p += 1 + nk
-        out[p] = 0x40 | npv
-        out[p + 1 : p + 1 + npv] = piv
-        out[p + 1 + npv] = 0x40
+        out = bytearray(n + npv + 2)
+        out[0:n] = head
+        out[11] = 0x40 | (n - 10 + npv)  # bstr head of the aad_array
+        out[n] = 0x40 | npv
+        for j in range(npv):  # (at most 5; a slice would put a slice object on the heap)
+            out[n + 1 + j] = piv[j]
+        out[n + 1 + npv] = 0x40
         return out
 
     # -- sender sequence number (Appendix B.1.1)
@@ -618,15 +625,17 @@ def _split(opts):
     """Split a plain message's options into Inner and Outer lists."""
     inner = []
     outer = []
-    for num, v in opts:
+    for o in opts:
+        num = o[0]
         if num == _OSCORE:
             raise OSCOREError("already protected")
         if num == _PROXY_URI:
             raise OSCOREError("proxy-uri not supported")
+        # the (num, value) tuples themselves: options are never changed in place
         if num in _OUTER:
-            outer.append((num, v))
+            outer.append(o)
         else:
-            inner.append((num, v))
+            inner.append(o)
     return inner, outer
 
 
@@ -683,9 +692,10 @@ def _find_ctx(contexts, kid, kctx):
 def _plain_msg(msg, code, inner, payload, outer_src):
     # inner options plus the Outer Class U options of the received message
     opts = inner
-    extra = [(n, v) for n, v in outer_src if n != _OSCORE and n in _OUTER]
-    if extra:
-        opts = sorted_opts(inner + extra)
+    for n, _ in outer_src:
+        if n != _OSCORE and n in _OUTER:
+            opts = sorted_opts(inner + [o for o in outer_src if o[0] != _OSCORE and o[0] in _OUTER])
+            break
     m = Message(msg.mtype, code, msg.mid, msg.token, opts, payload)
     m.peer = msg.peer
     return m
