@@ -75,19 +75,47 @@ class StepFailed(Exception):
     pass
 
 
-class Runner:
+class _ConsoleLog:
+    """The device console in a log file (both runners): the lines written
+    since the last look, or all of it. _lock also guards the writers."""
+
+    def __init__(self, log_path):
+        self.log_path = log_path
+        self._lock = threading.Lock()
+        self._pos = 0
+
+    def new_lines(self):
+        """Console lines written since the last call."""
+        with self._lock:
+            try:
+                with open(self.log_path) as f:
+                    f.seek(self._pos)
+                    text = f.read()
+                    self._pos = f.tell()
+            except OSError:
+                return []
+        return [ln for ln in text.splitlines() if ln.strip()]
+
+    def log_text(self):
+        with self._lock:
+            try:
+                with open(self.log_path) as f:
+                    return f.read()
+            except OSError:
+                return ""
+
+
+class Runner(_ConsoleLog):
     """The device process: started again whenever it exits with code 3; its
     console goes to a log file whose new "hg:" lines the story shows."""
 
     def __init__(self, cmd, log_path):
+        _ConsoleLog.__init__(self, log_path)
         self.cmd = cmd
-        self.log_path = log_path
         self.starts = 0
         self.exits = []
         self.proc = None
         self._stop = False
-        self._lock = threading.Lock()
-        self._pos = 0
         self._thread = None
 
     def start(self):
@@ -125,26 +153,8 @@ class Runner:
         if self._thread is not None:
             self._thread.join(5)
 
-    def new_lines(self):
-        """Console lines written since the last call."""
-        try:
-            with open(self.log_path) as f:
-                f.seek(self._pos)
-                text = f.read()
-                self._pos = f.tell()
-        except OSError:
-            return []
-        return [ln for ln in text.splitlines() if ln.strip()]
 
-    def log_text(self):
-        try:
-            with open(self.log_path) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-
-class QemuRunner:
+class QemuRunner(_ConsoleLog):
     """The qemu image behind the bridge (Runner's interface): qemu and the
     UDP<->SLIP relay run in this process (bridge_cmd's QemuLine and Bridge,
     the relay in a thread); the device console comes as "\x00log" control
@@ -152,9 +162,9 @@ class QemuRunner:
     restarts (its "restart requested (exit N)" lines)."""
 
     def __init__(self, elf, port, log_path, qemu_bin="qemu-system-arm"):
+        _ConsoleLog.__init__(self, log_path)
         self.elf = elf
         self.port = port
-        self.log_path = log_path
         self.qemu_bin = qemu_bin
         self.starts = 0
         self.exits = []
@@ -162,8 +172,6 @@ class QemuRunner:
         self.stat = None
         self.line = self.sock = self.bridge = None
         self._thread = None
-        self._lock = threading.Lock()
-        self._pos = 0
         self._booted = False
 
     def open(self):
@@ -261,25 +269,6 @@ class QemuRunner:
                 except OSError:
                     pass
         self.line = self.sock = None
-
-    def new_lines(self):
-        with self._lock:
-            try:
-                with open(self.log_path) as f:
-                    f.seek(self._pos)
-                    text = f.read()
-                    self._pos = f.tell()
-            except OSError:
-                return []
-        return [ln for ln in text.splitlines() if ln.strip()]
-
-    def log_text(self):
-        with self._lock:
-            try:
-                with open(self.log_path) as f:
-                    return f.read()
-            except OSError:
-                return ""
 
 
 @contextlib.contextmanager
