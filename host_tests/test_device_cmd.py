@@ -629,4 +629,4 @@ def test_block_sizes():
     for bad in (0, 100, 2048):
         with pytest.raises(device_cmd.DeviceError, match="one of 16, 32"):
             device_cmd.block_szx(bad)
-    assert device_cmd.BLOCK_SIZES["qemu_an386"] == 512
+    assert device_cmd.BOARD_BLOCK_SIZE["qemu_an386"] == 512

@@ -55,8 +55,7 @@ def add_arguments(parser):
         p.add_argument("--timeout", type=float, default=30.0,
                        help="seconds to wait for the whole exchange (default 30)")
         p.add_argument("--non", action="store_true", help="send NON instead of CON")
-        p.add_argument("--block-size", type=int, default=1024, choices=(16, 32, 64, 128, 256, 512,
-                                                                        1024),
+        p.add_argument("--block-size", type=int, default=1024, choices=BLOCK_SIZES,
                        help="block size for block-wise transfers (default 1024)")
         p.add_argument("--output", "-o", help="write the payload to FILE instead of stdout")
         p.add_argument("--quiet", "-q", action="store_true", help="no status line or progress")
@@ -64,6 +63,16 @@ def add_arguments(parser):
             p.add_argument("--count", type=int, default=0,
                            help="stop after N notifications (default: until interrupted or "
                                 "--timeout)")
+
+
+BLOCK_SIZES = (16, 32, 64, 128, 256, 512, 1024)  # by SZX
+
+
+def block_szx(size):
+    """The CoAP block SZX of a block size in bytes; ValueError for another size."""
+    if size not in BLOCK_SIZES:
+        raise ValueError("block size %r: one of %s" % (size, ", ".join(str(b) for b in BLOCK_SIZES)))
+    return BLOCK_SIZES.index(size)
 
 
 def code_text(code):
@@ -244,7 +253,7 @@ def run_request(args):
     except (ValueError, OSError) as e:
         print("hourglass coap: " + str(e), file=sys.stderr)
         return 2 if isinstance(e, ValueError) and "URI" in str(e) else 1
-    szx = {16: 0, 32: 1, 64: 2, 128: 3, 256: 4, 512: 5, 1024: 6}[args.block_size]
+    szx = block_szx(args.block_size)
     observe = args.coap_command == "observe"
     method = 1 if observe else METHODS[args.coap_command]
     progress = _Progress(not args.quiet)

@@ -63,7 +63,7 @@ MAX_ENVELOPE = 65536  # the device's /suit/manifest cap
 # Request block size per board (inventory "block_size"): the 64 KiB qemu
 # board decrypts each OSCORE block into a fresh heap buffer, and a run of
 # 1 KiB is not always free there once it has served a while.
-BLOCK_SIZES = {"qemu_an386": 512}
+BOARD_BLOCK_SIZE = {"qemu_an386": 512}
 CF_OCTET_STREAM = 42
 CF_CBOR = 60
 CF_JSON = 50
@@ -256,21 +256,9 @@ def check_name(name):
 
 def write_json_atomic(path, obj, private=False):
     """path holds the old content or all of the new one, never a part."""
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    from .suit_create import write_atomic
+
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), 0o600 if private else 0o644)
 
 
 def load_device(name, home=None):
@@ -627,7 +615,7 @@ def provision(name, state=None, port=None, home=None, address=None, update_serve
                "suit_key": "suit.key", "suit_pub": _hex(suit_pub), "sequence": 0,
                "suit": {k: cfg["suit"][k] for k in ("vendor_id", "class_id", "kek", "components")},
                "eat_mode": eat_mode, "eat_pub": None,
-               "block_size": BLOCK_SIZES.get(board, 1024)}
+               "block_size": BOARD_BLOCK_SIZE.get(board, 1024)}
         if state is not None:
             step = "writing %s/config.json" % state
             write_json_atomic(os.path.join(state, "config.json"), cfg, private=True)
@@ -775,10 +763,12 @@ class Progress:
 
 def block_szx(size):
     """CoAP block SZX of a block size (16, 32, ... 1024 bytes)."""
-    for szx in range(7):
-        if 16 << szx == size:
-            return szx
-    raise DeviceError("block size %r: one of 16, 32, 64, 128, 256, 512, 1024" % (size,))
+    from .coap_cmd import block_szx as szx
+
+    try:
+        return szx(size)
+    except ValueError as e:  # a bad "block_size" in the inventory
+        raise DeviceError(str(e))
 
 
 def request(inv, method, path, payload=b"", cf=None, accept=None, uri=None, timeout=30.0,

@@ -604,11 +604,13 @@ def create(spec, base_dir, key, random_bytes=os.urandom):
     return envelope(built, key), built
 
 
-def write_atomic(path, data):
-    """Write data to path through a temporary file and a rename."""
+def write_atomic(path, data, mode=0o666):
+    """Write data to path through a temporary file and a rename: path holds
+    the old content or all of the new one, never a part. mode as os.open's
+    (the umask applies; 0o600 for secrets)."""
     tmp = "%s.tmp%d" % (path, os.getpid())
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
