@@ -7,35 +7,23 @@ import time
 
 import cbor
 import eat
-import hgcrypto
 import hgstore
 import lms
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from fuzzing import examples
+from hgtest import Rand
 
 NONCE = bytes(range(16))
 H5W4 = [(lms.LMS_SHA256_M32_H5, lms.LMOTS_SHA256_N32_W4)]
 
 
-class _Rand:
-    def __init__(self, seed):
-        self.seed, self.n = seed, 0
-
-    def __call__(self, k):
-        out = b""
-        while len(out) < k:
-            self.n += 1
-            out += hgcrypto.sha256_digest(self.seed + self.n.to_bytes(4, "big"))
-        return out[:k]
-
-
 def _device(mode):
     st_ = hgstore.MemoryStorage()
     if mode == "lms":
-        prov = eat.provision(st_, rand=_Rand(b"fuzz"), lms_params=H5W4, chunk=4)
+        prov = eat.provision(st_, rand=Rand(b"fuzz"), lms_params=H5W4, chunk=4)
     else:
-        prov = eat.provision(st_, rand=_Rand(b"fuzz"), mode="mac")
+        prov = eat.provision(st_, rand=Rand(b"fuzz"), mode="mac")
     ident = eat.load_identity(st_)
     measure = [{"cid": [b"\x00"], "name": "app", "slot": 0, "digest": bytes(32), "size": 10, "sequence": 3,
                 "manifest_digest": bytes(32)}]

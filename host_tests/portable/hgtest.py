@@ -102,3 +102,21 @@ def read_binary(name):
         except OSError:
             pass
     return _frozen(name)[1]
+
+
+class Rand:
+    """Deterministic rand(n) for provisioning keys in tests (SHA-256 in
+    counter mode over seed)."""
+
+    def __init__(self, seed):
+        self.seed = seed
+        self.n = 0
+
+    def __call__(self, k):
+        import hgcrypto  # here: not every test module needs it in RAM
+
+        out = b""
+        while len(out) < k:
+            self.n += 1
+            out += hgcrypto.sha256_digest(self.seed + self.n.to_bytes(4, "big"))
+        return out[:k]

@@ -71,7 +71,7 @@ from coap_server import Server
 from oscore_server import OSCOREServer
 
 import eat
-from hgtest import h, read_binary, skip
+from hgtest import Rand, h, read_binary, skip
 
 APP = [b"\x00"]
 # UUID5(DNS, "arm.com") and UUID5(vendor, "suit"): what the spec's
@@ -228,21 +228,6 @@ class DeviceStorage(hgstore.MemoryStorage):
     def open_reader(self, name):
         r = hgstore.MemoryStorage.open_reader(self, name)
         return None if r is None else _Reader(r)
-
-
-class Rand:
-    """Deterministic rand(n) for provisioning (counter-mode SHA-256)."""
-
-    def __init__(self, seed):
-        self.seed = seed
-        self.n = 0
-
-    def __call__(self, k):
-        out = b""
-        while len(out) < k:
-            self.n += 1
-            out += hgcrypto.sha256_digest(self.seed + self.n.to_bytes(4, "big"))
-        return out[:k]
 
 
 # ---------------------------------------------------------------- step 1

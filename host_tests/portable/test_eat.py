@@ -9,7 +9,7 @@ import cbor
 import cose
 import hgcrypto
 import hgstore
-from hgtest import h, raises, read_binary, skip, vectors
+from hgtest import Rand, h, raises, read_binary, skip, vectors
 
 try:
     import eat
@@ -31,21 +31,6 @@ H5W4_M24 = [(lms.LMS_SHA256_M24_H5, lms.LMOTS_SHA256_N24_W4)]
 NONCE = h("000102030405060708090a0b0c0d0e0f")
 APP_DIGEST = hgcrypto.sha256_digest(b"application image")
 BOOT_DIGEST = hgcrypto.sha256_digest(b"boot code")
-
-
-class Rand:
-    """Deterministic rand(n) for provisioning (counter-mode SHA-256)."""
-
-    def __init__(self, seed=b"eat"):
-        self.seed = seed
-        self.n = 0
-
-    def __call__(self, k):
-        out = b""
-        while len(out) < k:
-            self.n += 1
-            out += hgcrypto.sha256_digest(self.seed + self.n.to_bytes(4, "big"))
-        return out[:k]
 
 
 def _comps():
@@ -212,7 +197,7 @@ def test_provision_lms_identity_and_key():
 
 def test_provision_eui_and_mac():
     st = hgstore.MemoryStorage()
-    prov = eat.provision(st, rand=Rand(), mode="mac", eui=h("0011223344556677"),
+    prov = eat.provision(st, rand=Rand(b"eat"), mode="mac", eui=h("0011223344556677"),
                          mac_alg=eat.ALG_HMAC_256_64)
     assert prov["ueid"] == h("020011223344556677")
     ident = eat.load_identity(st)
@@ -220,14 +205,14 @@ def test_provision_eui_and_mac():
     k = cose.decode_key(prov["cose_key"])
     assert k.kty == cose.KTY_SYMMETRIC and k.k == ident["mac_key"] and k.kid == prov["ueid"]
     for bad in (h("0011"), h("00112233445566778899")):
-        assert _code(eat.provision, hgstore.MemoryStorage(), Rand(), "mac", bad) == eat.EAT_ERR_STATE
-    assert _code(eat.provision, hgstore.MemoryStorage(), Rand(), "rsa") == eat.EAT_ERR_UNSUPPORTED
+        assert _code(eat.provision, hgstore.MemoryStorage(), Rand(b"eat"), "mac", bad) == eat.EAT_ERR_STATE
+    assert _code(eat.provision, hgstore.MemoryStorage(), Rand(b"eat"), "rsa") == eat.EAT_ERR_UNSUPPORTED
 
 
 def test_identity_record_damage_refused():
     st = hgstore.MemoryStorage()
     assert _code(eat.load_identity, st) == eat.EAT_ERR_STATE
-    eat.provision(st, rand=Rand(), mode="mac")
+    eat.provision(st, rand=Rand(b"eat"), mode="mac")
     rec = bytearray(st.read("eatid"))
     for i in (3, len(rec) // 2, len(rec) - 1):
         bad = bytearray(rec)
@@ -249,7 +234,7 @@ class _OOMCbor:
 
 def test_out_of_memory_is_not_damage_or_a_bad_token():
     st = hgstore.MemoryStorage()
-    prov = eat.provision(st, rand=Rand(), mode="mac")
+    prov = eat.provision(st, rand=Rand(b"eat"), mode="mac")
     att = eat.Attester(eat.load_identity(st), eat.load_signer(st, eat.load_identity(st)))
     tok = bytes(att.attest(NONCE))
     saved = eat.cbor

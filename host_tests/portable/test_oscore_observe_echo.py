@@ -8,7 +8,7 @@ import oscore
 from coap_client import Client
 from coap_ep import Endpoint
 from coap_server import Server
-from coaptest import MemoryLink, seq_rand
+from coaptest import DictStorage, MemoryLink, seq_rand
 from oscore_client import OSCOREClient
 from oscore_server import OSCOREServer
 
@@ -16,25 +16,12 @@ MS = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff"
 DEV = {"master_secret": "00112233445566778899aabbccddeeff", "device_id": "d0", "peer_id": "c1"}
 
 
-class _Storage:
-    # read + atomic write: all oscore.provision/load need
-
-    def __init__(self):
-        self.d = {}
-
-    def read(self, name):
-        return self.d.get(name)
-
-    def write(self, name, data):
-        self.d[name] = bytes(data)
-
-
 class _Net(MemoryLink):
     """OSCORE client "C" and a just-booted OSCORE server "S" (its context
     loaded from storage: replay window not initialised, so it asks for Echo)."""
 
     def __init__(self):
-        st = _Storage()
+        st = DictStorage()
         oscore.provision(st, "dev", DEV)
         self.sctx = oscore.load(st, "dev")
         self.srv = Server(rand=seq_rand(9))

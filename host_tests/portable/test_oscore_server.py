@@ -10,7 +10,7 @@ import oscore
 from coap_client import Client
 from coap_ep import Endpoint
 from coap_server import M_POST, M_PUT, SEPARATE, Server
-from coaptest import Check, MemoryLink, seq_rand
+from coaptest import Check, DictStorage, MemoryLink, seq_rand
 from hgtest import raises
 from oscore_client import OSCOREClient
 from oscore_server import OSCOREServer
@@ -20,21 +20,6 @@ DEV = {"master_secret": "00112233445566778899aabbccddeeff", "device_id": "d0", "
 
 
 _BIG = bytes(range(250)) * 6
-
-
-class DictStorage:
-    # the part of hgstore's storage interface oscore uses (read, atomic
-    # write); importing hgstore for MemoryStorage would cost ~3.5 KB of heap
-    # (64-bit unix, frozen), about half that on the 64 KiB image
-
-    def __init__(self):
-        self.d = {}
-
-    def read(self, name):
-        return self.d.get(name)
-
-    def write(self, name, data):
-        self.d[name] = bytes(data)
 
 
 class Net(MemoryLink):
