@@ -209,7 +209,7 @@ def _fresh(x):
         y = [_fresh(v) for v in x]
         return y if isinstance(x, list) else tuple(y)
     if isinstance(x, (bytes, bytearray, memoryview)):
-        return bytes(bytearray(x))
+        return bytes(memoryview(x))  # (bytes(x) of bytes is x itself)
     if isinstance(x, str):
         return "%s" % x
     return x
@@ -914,8 +914,7 @@ class Device:
                 b2 = None
             szx = self.srv.block_szx if b2 is None else min(b2[2], self.srv.block_szx)
             sent = ((0 if b2 is None else b2[0]) + 1) << (szx + 4)
-            self._att_cache[:] = [[bytes(memoryview(x)) if isinstance(x, (bytes, bytearray)) else x
-                                   for x in e] for e in self._att_cache if len(e[2]) > sent]
+            self._att_cache[:] = [_fresh(e) for e in self._att_cache if len(e[2]) > sent]
             gc.collect()
 
     def uptime_s(self):

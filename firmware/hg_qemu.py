@@ -249,16 +249,6 @@ class _Console:
         self._frame(self._write, b"\x00log " + b)
 
 
-def _ms():
-    # a millisecond clock for telling quick restarts from a served boot
-    import time
-
-    try:
-        return time.ticks_ms()  # qemu: the frozen time shim
-    except AttributeError:
-        return int(time.monotonic() * 1000)  # CPython
-
-
 def _io():
     import coap_serial
 
@@ -307,13 +297,12 @@ def run(config, io=None, hw=None, clock=None):
     try:
         restarts = 0
         while True:
-            t0 = _ms()
-            code = _serve(config, link, relay, log, hw, clock)
+            code, ran_ms = _serve(config, link, relay, log, hw, clock)
             if code != _EXIT_RESTART:
                 return code
             # an update takes two restarts (staged, installed): only quick
             # ones in a row make a loop
-            restarts = restarts + 1 if (_ms() - t0) & 0x3FFFFFFF < _STABLE_MS else 1
+            restarts = restarts + 1 if ran_ms < _STABLE_MS else 1
             log("hg: restart requested (exit %d)" % code)
             if restarts > _MAX_RESTARTS:
                 log("hg: %d restarts in a row, each within %d s of the last: stopped"
@@ -331,7 +320,8 @@ def run(config, io=None, hw=None, clock=None):
 
 
 def _serve(config, link, relay, log, hw, clock):
-    # One boot of the Device: its exit code, or None after the link's exit frame.
+    # One boot of the Device: (its exit code, or None after the link's exit
+    # frame; how long it ran, ms).
     for name in _CORE:
         __import__(name)
     import hg_device
@@ -341,16 +331,18 @@ def _serve(config, link, relay, log, hw, clock):
         kw["clock"] = clock
     dev = hg_device.Device(None, storage=storage, config=config, hw=hw, out=log, lean=True,
                            upload=upload_buffer(), **kw)
+    t0 = dev.clock()
     try:
         dev.start()
         log("hg: heap free %d after start-up" % free())
-        if dev.exit_code is not None:
-            return dev.exit_code
-        relay.ep = dev.ep
-        try:
-            return _loop(dev, link, hg_device.tdiff)
-        finally:
-            relay.ep = None
+        code = dev.exit_code
+        if code is None:
+            relay.ep = dev.ep
+            try:
+                code = _loop(dev, link, hg_device.tdiff)
+            finally:
+                relay.ep = None
+        return code, hg_device.tdiff(dev.clock(), t0)
     finally:
         dev.close()
 
