@@ -44,6 +44,12 @@ def vectors():
         expect = c["expect"] if c["expect"] != "invalid" else "fail"
         yield (c["name"], c["kind"], expect, bytes.fromhex(c["public_key"]),
                bytes.fromhex(c["message"]), bytes.fromhex(c["signature"]))
+    yield from negative_vectors()
+
+
+def negative_vectors():
+    """The rows of negative.json applied to their bases, as vectors() gives
+    them (also flattened for the C test by tools/build/test_lms_c.sh)."""
     neg = _load("negative.json")
     bases = {b: _load(p[len("lms/"):]) for b, p in neg["bases"].items()}
     for name, base, target, op, at, value, expect, _why in neg["rows"]:
