@@ -120,3 +120,33 @@ class Rand:
             self.n += 1
             out += hgcrypto.sha256_digest(self.seed + self.n.to_bytes(4, "big"))
         return out[:k]
+
+
+def fs_dir(prefix):
+    """A new empty folder for a FileStorage test, or a visible skip where
+    there is no filesystem (the qemu image) or no os module."""
+    import sys
+
+    if sys.platform == "qemu":
+        skip("FileStorage: the qemu image has no filesystem")
+    try:
+        import os
+    except ImportError:
+        skip("FileStorage: no os module")
+    try:
+        import tempfile
+
+        return tempfile.mkdtemp(prefix=prefix)
+    except ImportError:
+        pass
+    import time
+
+    stamp = time.ticks_us() if hasattr(time, "ticks_us") else int(time.time() * 1000000)
+    for i in range(100):
+        d = "/tmp/%s%d_%d" % (prefix, stamp & 0x3FFFFFFF, i)
+        try:
+            os.mkdir(d)
+            return d
+        except OSError:
+            pass
+    skip("FileStorage: cannot make a folder under /tmp")

@@ -3,11 +3,10 @@
 # (MemoryStorage's injection; FileStorage's crash states made by hand), the
 # counting wrapper. FileStorage runs in a fresh folder under /tmp (CPython
 # and the unix port); the qemu image has no filesystem: visible skip.
-import sys
 
 import hgstore
 from hgstore import CountingStorage, FileStorage, MemoryStorage, PowerCut
-from hgtest import raises, skip
+from hgtest import fs_dir, raises
 
 VALUES = [b"v1", b"value two", b"", bytes(range(256)) * 3, b"v5"]
 BAD_NAMES = ("", "a/b", "../x", "x.tmp", "x.new", None, 7, b"state")
@@ -175,29 +174,7 @@ def test_counting_storage():
 
 
 def _fs_dir():
-    if sys.platform == "qemu":
-        skip("FileStorage: the qemu image has no filesystem")
-    try:
-        import os
-    except ImportError:
-        skip("FileStorage: no os module")
-    try:
-        import tempfile
-
-        return tempfile.mkdtemp(prefix="hgstore_")
-    except ImportError:
-        pass
-    import time
-
-    stamp = time.ticks_us() if hasattr(time, "ticks_us") else int(time.time() * 1000000)
-    for i in range(100):
-        d = "/tmp/hgstore_%d_%d" % (stamp & 0x3FFFFFFF, i)
-        try:
-            os.mkdir(d)
-            return d
-        except OSError:
-            pass
-    skip("FileStorage: cannot make a folder under /tmp")
+    return fs_dir("hgstore_")
 
 
 def _ls(d):

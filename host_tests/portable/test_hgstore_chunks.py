@@ -1,10 +1,9 @@
 # hgstore.open_reader: a big record read back in bounded chunks (SUIT slots
 # hashed at boot), on all three storages. FileStorage needs a filesystem:
 # visible skip on the qemu image.
-import sys
 
 from hgstore import CountingStorage, FileStorage, MemoryStorage, PowerCut
-from hgtest import raises, skip
+from hgtest import fs_dir, raises
 
 BLOB = bytes((i * 7 + (i >> 8)) & 255 for i in range(3000))
 
@@ -81,29 +80,7 @@ def test_counting_reader():
 
 
 def _fs_path():
-    if sys.platform == "qemu":
-        skip("FileStorage: the qemu image has no filesystem")
-    try:
-        import os
-    except ImportError:
-        skip("FileStorage: no os module")
-    try:
-        import tempfile
-
-        return tempfile.mkdtemp(prefix="hgchunks_") + "/key"
-    except ImportError:
-        pass
-    import time
-
-    stamp = time.ticks_us() if hasattr(time, "ticks_us") else int(time.time() * 1000000)
-    for i in range(100):
-        d = "/tmp/hgchunks_%d_%d" % (stamp & 0x3FFFFFFF, i)
-        try:
-            os.mkdir(d)
-            return d + "/key"
-        except OSError:
-            pass
-    skip("FileStorage: cannot make a folder under /tmp")
+    return fs_dir("hgchunks_") + "/key"
 
 
 def _cleanup(path):

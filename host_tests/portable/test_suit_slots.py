@@ -344,20 +344,13 @@ def test_kek_fetch_invoke():
 def test_on_file_storage():
     # the device's storage: slots are files streamed through open_blob and
     # read back through open_reader (qemu: no filesystem, visible skip)
-    import sys
+    from hgtest import fs_dir
 
-    from hgtest import skip
+    d = fs_dir("suit_slots_")
+    import os
 
-    if sys.platform == "qemu":
-        skip("FileStorage: the qemu image has no filesystem")
-    try:
-        import os
-    except ImportError:
-        skip("FileStorage: no os module")
     from hgstore import FileStorage
 
-    d = "/tmp/suit_slots_%d" % (hgcrypto.random_bytes(3)[0] * 65536 + hgcrypto.random_bytes(2)[0])
-    os.mkdir(d)
     try:
         st = FileStorage(d + "/suit")
         update(platform(st), 1, {"app": img(A1, 1), "cfg": img(C1, 1)})
