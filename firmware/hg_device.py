@@ -142,6 +142,7 @@ _TMASK = const(0x3FFFFFFF)
 _THALF = const(0x20000000)
 _CF_SUIT_IN = (None, CF_TEXT, CF_OCTET_STREAM, CF_CBOR)
 _BAD_GATEWAY = const(0xA2)  # 5.02
+_LOCATION_PATH = const(8)  # coap_msg.LOCATION_PATH
 APP = "app"
 FACTORY_IMAGE = b"# hourglass factory app (frozen default_app)\n"
 _CF_EAT_CWT = const(263)  # eat.CF_EAT_CWT (application/eat+cwt, RFC 9782)
@@ -1223,8 +1224,8 @@ class Device:
         code, rep = res
         if code == CREATED:  # lean: staged; the report follows the restart
             resp = response(code)
-            resp.add(8, b"suit")  # Location-Path: /suit/report
-            resp.add(8, b"report")
+            resp.add(_LOCATION_PATH, b"suit")  # where the report will be
+            resp.add(_LOCATION_PATH, b"report")
         else:
             resp = response(code, rep, CF_CBOR)
         b1 = req.opt_uint(BLOCK1)
